@@ -1,0 +1,107 @@
+# vpp-operator
+
+# Versions of the local control plane. The binaries are built from the Go
+# module proxy by the modules under hack/tools; see `make envtest`.
+KUBE_VERSION ?= 1.37.2
+ENVTEST_DIR  ?= $(CURDIR)/bin/k8s/$(KUBE_VERSION)
+KUBEBUILDER_ASSETS ?= $(ENVTEST_DIR)
+export KUBEBUILDER_ASSETS
+
+IMG ?= vpp-operator:dev
+
+BIN            := $(CURDIR)/bin
+CONTROLLER_GEN := $(BIN)/controller-gen
+KUBECTL        := $(ENVTEST_DIR)/kubectl
+GO_SOURCES     := $(shell find . -name '*.go' -not -path './bin/*' -not -path './hack/tools/*')
+
+.DEFAULT_GOAL := help
+
+##@ First steps
+
+.PHONY: demo
+demo: envtest build ## Run the operator end to end on a local control plane and Graph simulator.
+	go run ./hack/demo --bin $(BIN) --assets $(ENVTEST_DIR) --kubectl $(KUBECTL)
+
+.PHONY: test
+test: envtest verify-generated vet ## Check generated files, vet, and run every test on a real API server.
+	go test ./... -count=1
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests from the markers.
+	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: verify-generated
+verify-generated: $(CONTROLLER_GEN) ## Fail when generated code or manifests are out of date.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -w $(GO_SOURCES)
+
+.PHONY: build
+build: $(BIN)/manager $(BIN)/graphsim ## Build the manager and the Graph simulator.
+
+$(BIN)/manager: $(GO_SOURCES) go.mod go.sum
+	go build -o $@ .
+
+$(BIN)/graphsim: $(GO_SOURCES) go.mod go.sum
+	go build -o $@ ./hack/graphsim
+
+##@ Local control plane
+
+.PHONY: envtest
+envtest: $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/kubectl $(ENVTEST_DIR)/etcd ## Build kube-apiserver, kubectl and etcd into bin/k8s (about 5 minutes cold).
+
+$(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/kubectl &: hack/tools/kube/go.mod hack/tools/kube/go.sum
+	@mkdir -p $(ENVTEST_DIR)
+	cd hack/tools/kube && go build -trimpath -o $(ENVTEST_DIR)/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+	@touch $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/kubectl
+
+$(ENVTEST_DIR)/etcd: hack/tools/etcd/go.mod hack/tools/etcd/go.sum
+	@mkdir -p $(ENVTEST_DIR)
+	cd hack/tools/etcd && go build -trimpath -o $@ go.etcd.io/etcd/server/v3
+	@touch $@
+
+$(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
+	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+##@ Real cluster (uses the current kubectl context)
+
+.PHONY: install
+install: ## Install the CRD into the cluster.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRD, and with it every VppToken.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: run
+run: install ## Run the manager from this machine against the cluster.
+	go run . $(ARGS)
+
+.PHONY: deploy
+deploy: ## Deploy the operator with kustomize, running image IMG.
+	$(KUBECTL) kustomize config/default | sed 's|image: vpp-operator:dev|image: $(IMG)|' \
+		| $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the operator deployed by `make deploy`.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+		/^[a-zA-Z_-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -1,0 +1,241 @@
+// Command demo runs the operator end to end on this machine: a local
+// kube-apiserver and etcd, the Graph simulator, the CRD and the samples from
+// config/, and the manager binary. It waits until the sample token is Ready,
+// prints what kubectl shows, and stops everything it started.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+const sampleToken = "vpptoken/contoso-business"
+
+type demo struct {
+	bin, kubectl, work string
+	kubeconfig         string
+	procs              []*exec.Cmd
+}
+
+func main() {
+	binDir := flag.String("bin", "bin", "Folder holding the manager and graphsim binaries.")
+	assets := flag.String("assets", "", "Folder holding kube-apiserver, etcd and kubectl (KUBEBUILDER_ASSETS).")
+	kubectl := flag.String("kubectl", "", "kubectl binary; defaults to the one in --assets.")
+	timeout := flag.Duration("timeout", 2*time.Minute, "How long to wait for the sample to become Ready.")
+	flag.Parse()
+	if *kubectl == "" {
+		*kubectl = filepath.Join(*assets, "kubectl")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *binDir, *assets, *kubectl, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Duration) error {
+	work := filepath.Join(binDir, "demo")
+	if err := os.RemoveAll(work); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	d := &demo{bin: binDir, kubectl: kubectl, work: work}
+
+	step("Starting a local control plane (kube-apiserver and etcd)")
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	if _, err := env.Start(); err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() {
+		// The manager and graphsim go first, so that no client holds a watch
+		// open while the API server shuts down.
+		step("Stopping the manager, the simulator and the control plane")
+		d.stopProcesses()
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
+	}()
+	if err := d.writeKubeconfig(env); err != nil {
+		return err
+	}
+
+	step("Starting the Graph and identity platform simulator")
+	graphURL, err := d.startGraphsim(ctx)
+	if err != nil {
+		return err
+	}
+
+	step("Installing the CRD: kubectl apply -k config/crd")
+	if err := d.kubectlRun(ctx, "apply", "--server-side", "-k", "config/crd"); err != nil {
+		return err
+	}
+	if err := d.kubectlRun(ctx, "wait", "--for=condition=Established", "--timeout=60s",
+		"crd/vpptokens.intune.vpp-operator.io"); err != nil {
+		return err
+	}
+
+	step("Applying the samples: kubectl apply -f config/samples/")
+	if err := d.kubectlRun(ctx, "apply", "-f", "config/samples/"); err != nil {
+		return err
+	}
+
+	step("Running the manager against " + graphURL)
+	if err := d.startManager(graphURL); err != nil {
+		return err
+	}
+
+	step("Waiting for the token: kubectl wait --for=condition=Ready " + sampleToken)
+	waitErr := d.kubectlRun(ctx, "wait", "--for=condition=Ready", "--timeout="+timeout.String(), sampleToken)
+
+	step("kubectl get vpptokens -o wide")
+	_ = d.kubectlRun(ctx, "get", "vpptokens", "-o", "wide")
+	step("Status of " + sampleToken)
+	if err := d.printStatus(ctx); err != nil {
+		return err
+	}
+	step("Events of " + sampleToken)
+	_ = d.kubectlRun(ctx, "get", "events", "--field-selector", "involvedObject.name=contoso-business")
+
+	if waitErr != nil {
+		return fmt.Errorf("the sample did not become Ready; manager log: %s", filepath.Join(work, "manager.log"))
+	}
+	step("Done: the token synced. Logs are in " + work)
+	return nil
+}
+
+func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
+
+// writeKubeconfig creates an admin user and writes its kubeconfig for kubectl
+// and the manager.
+func (d *demo) writeKubeconfig(env *envtest.Environment) error {
+	user, err := env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("creating the admin user: %w", err)
+	}
+	cfg, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	d.kubeconfig = filepath.Join(d.work, "kubeconfig")
+	return os.WriteFile(d.kubeconfig, cfg, 0o600)
+}
+
+// startGraphsim starts the simulator and returns its URL once it listens.
+func (d *demo) startGraphsim(ctx context.Context) (string, error) {
+	urlFile := filepath.Join(d.work, "graphsim.url")
+	cmd := exec.Command(filepath.Join(d.bin, "graphsim"),
+		"--ca-file", filepath.Join(d.work, "graphsim-ca.pem"), "--url-file", urlFile)
+	if err := d.start(cmd, "graphsim.log"); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if b, err := os.ReadFile(urlFile); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", errors.New("graphsim did not start; see " + filepath.Join(d.work, "graphsim.log"))
+}
+
+func (d *demo) startManager(graphURL string) error {
+	cmd := exec.Command(filepath.Join(d.bin, "manager"),
+		"--kubeconfig", d.kubeconfig,
+		"--graph-endpoint", graphURL,
+		"--authority-host", graphURL,
+		"--health-probe-bind-address", "127.0.0.1:0",
+		"--metrics-bind-address", "0",
+		"--zap-log-level", "info")
+	// The manager trusts the simulator's CA, and only it, as TLS verification
+	// is always on.
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+filepath.Join(d.work, "graphsim-ca.pem"))
+	return d.start(cmd, "manager.log")
+}
+
+// start runs cmd in its own process group with its output in a log file.
+func (d *demo) start(cmd *exec.Cmd, logName string) error {
+	logFile, err := os.Create(filepath.Join(d.work, logName))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return err
+	}
+	d.procs = append(d.procs, cmd)
+	return nil
+}
+
+// stopProcesses ends what start started, newest first: SIGTERM, then SIGKILL
+// for a process group still there after ten seconds.
+func (d *demo) stopProcesses() {
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		cmd := d.procs[i]
+		pgid := cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	d.procs = nil
+}
+
+func (d *demo) kubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, d.kubectl, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig)
+	return cmd
+}
+
+func (d *demo) kubectlRun(ctx context.Context, args ...string) error {
+	cmd := d.kubectlCmd(ctx, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// printStatus prints the sample's status as YAML.
+func (d *demo) printStatus(ctx context.Context) error {
+	cmd := d.kubectlCmd(ctx, "get", sampleToken, "-o", "jsonpath={.status}")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return err
+	}
+	var status map[string]any
+	if err := json.Unmarshal(out.Bytes(), &status); err != nil {
+		return fmt.Errorf("reading the status: %w", err)
+	}
+	y, err := yaml.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	fmt.Print(string(y))
+	return nil
+}

@@ -1,0 +1,69 @@
+// Command graphsim serves the Microsoft identity platform and Graph vppToken
+// simulator over HTTPS on the loopback interface, for the demo and for trying
+// the operator without a tenant. By default it serves the data the samples in
+// config/samples expect.
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vpp-operator/vpp-operator/internal/graphsim"
+)
+
+//go:embed demo-data.json
+var demoData []byte
+
+func main() {
+	addr := flag.String("listen", "127.0.0.1:0", "Address to listen on.")
+	dataFile := flag.String("data", "", "JSON file of tenants, apps and vppTokens; empty serves the demo data.")
+	caFile := flag.String("ca-file", "", "Where to write the CA certificate that clients must trust (SSL_CERT_FILE).")
+	urlFile := flag.String("url-file", "", "Where to write the server's base URL once it listens.")
+	flag.Parse()
+
+	if err := run(*addr, *dataFile, *caFile, *urlFile); err != nil {
+		fmt.Fprintln(os.Stderr, "graphsim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, dataFile, caFile, urlFile string) error {
+	raw := demoData
+	if dataFile != "" {
+		var err error
+		if raw, err = os.ReadFile(dataFile); err != nil {
+			return err
+		}
+	}
+	var data graphsim.Data
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return fmt.Errorf("reading the data: %w", err)
+	}
+
+	srv, err := graphsim.Start(data, graphsim.Options{Addr: addr})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = srv.Close() }()
+	if caFile != "" {
+		if err := srv.WriteCAFile(caFile); err != nil {
+			return err
+		}
+	}
+	if urlFile != "" {
+		if err := os.WriteFile(urlFile, []byte(srv.URL+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("graphsim serving on %s\n", srv.URL)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	<-stop
+	return nil
+}

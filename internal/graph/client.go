@@ -1,0 +1,205 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults of a Client.
+const (
+	// DefaultTimeout bounds one HTTP request, reply body included.
+	DefaultTimeout = 30 * time.Second
+	// maxBody caps what is read of a reply. A vppToken is well under 2 KiB;
+	// anything near the cap is not one.
+	maxBody = 1 << 20
+)
+
+// Options configure a Client.
+type Options struct {
+	// Hosts overrides the cloud table's hosts.
+	Hosts Hosts
+	// Transport carries every request, to Graph and to the identity platform.
+	// Nil means http.DefaultTransport, which trusts the system's CAs
+	// (SSL_CERT_FILE included).
+	Transport http.RoundTripper
+	// Timeout bounds each request; zero means DefaultTimeout.
+	Timeout time.Duration
+	// UserAgent is sent with every Graph request.
+	UserAgent string
+	// Now is the clock for token cache ageing and Retry-After dates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client calls Graph's vppToken endpoints on behalf of app registrations.
+// It is safe for concurrent use.
+type Client struct {
+	hosts     Hosts
+	http      *http.Client
+	userAgent string
+	now       func() time.Time
+	creds     *credentialCache
+}
+
+// NewClient returns a Client.
+func NewClient(opts Options) *Client {
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Transport == nil {
+		opts.Transport = http.DefaultTransport
+	}
+	hc := &http.Client{
+		Transport: opts.Transport,
+		Timeout:   opts.Timeout,
+		// A redirect would carry the request, and with the identity platform its
+		// credentials, to a host nobody configured. Neither service redirects
+		// these calls, so any redirect is an error.
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return &Client{
+		hosts:     opts.Hosts,
+		http:      hc,
+		userAgent: opts.UserAgent,
+		now:       opts.Now,
+		creds:     &credentialCache{transport: hc, now: opts.Now, entries: map[string]*cachedCredential{}},
+	}
+}
+
+// Target is one vppToken and the app that may act on it.
+type Target struct {
+	Cloud   string
+	TokenID string
+	App     AppCredentials
+}
+
+// SyncResult is the outcome of a successful SyncLicenses.
+type SyncResult struct {
+	Token *VppToken
+	// RequestID is the request-id of the syncLicenses reply.
+	RequestID string
+	// Fetched says the reply lacked properties and the token was read with a GET.
+	Fetched bool
+}
+
+// SyncLicenses asks Intune to sync the token's licences with Apple, the
+// documented POST .../vppTokens/{id}/syncLicenses, and returns the token's
+// state. When the reply does not carry every property, it GETs the token.
+func (c *Client) SyncLicenses(ctx context.Context, t Target) (*SyncResult, error) {
+	ep, err := c.hosts.Resolve(t.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	bearer, err := c.creds.accessToken(ctx, ep, t.App)
+	if err != nil {
+		return nil, err
+	}
+
+	tok, complete, requestID, err := c.call(ctx, http.MethodPost, ep, t, bearer, "/syncLicenses")
+	if err != nil {
+		return nil, err
+	}
+	res := &SyncResult{Token: tok, RequestID: requestID}
+	if complete {
+		return res, nil
+	}
+
+	tok, _, _, err = c.call(ctx, http.MethodGet, ep, t, bearer, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading the token after syncLicenses: %w", err)
+	}
+	if tok == nil {
+		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no body", RequestID: requestID}
+	}
+	res.Token, res.Fetched = tok, true
+	return res, nil
+}
+
+// GetVppToken reads the token, GET .../vppTokens/{id}.
+func (c *Client) GetVppToken(ctx context.Context, t Target) (*VppToken, error) {
+	ep, err := c.hosts.Resolve(t.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	bearer, err := c.creds.accessToken(ctx, ep, t.App)
+	if err != nil {
+		return nil, err
+	}
+	tok, _, _, err := c.call(ctx, http.MethodGet, ep, t, bearer, "")
+	if err == nil && tok == nil {
+		err = &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no body"}
+	}
+	return tok, err
+}
+
+// call makes one Graph request on the token and decodes the reply.
+func (c *Client) call(ctx context.Context, method string, ep Endpoints, t Target, bearer, action string) (
+	tok *VppToken, complete bool, requestID string, err error) {
+	u := ep.Graph + "/v1.0/deviceAppManagement/vppTokens/" + url.PathEscape(t.TokenID) + action
+	host := hostOf(ep.Graph)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, false, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("client-request-id", newRequestID())
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, false, "", &UnavailableError{Host: host, Problem: transportProblem(err)}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	requestID = resp.Header.Get("request-id")
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	switch {
+	case err != nil:
+		return nil, false, requestID, &UnavailableError{Host: host, Problem: "reading the reply: " + transportProblem(err), RequestID: requestID}
+	case len(body) > maxBody:
+		return nil, false, requestID, &UnavailableError{Host: host, Problem: fmt.Sprintf("reply is larger than %d bytes", maxBody), RequestID: requestID}
+	}
+
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, false, requestID, &UnavailableError{Host: host, Problem: fmt.Sprintf("answered %d, a redirect, which is not followed", resp.StatusCode), RequestID: requestID}
+	case resp.StatusCode >= 400:
+		apiErr := parseAPIError(resp, body, c.now())
+		if resp.StatusCode == http.StatusUnauthorized {
+			c.creds.forget(ep, t.App)
+		}
+		return nil, false, requestID, apiErr
+	}
+
+	tok, complete, err = decodeVppToken(body)
+	if err != nil {
+		return nil, false, requestID, &UnavailableError{Host: host, Problem: err.Error(), RequestID: requestID}
+	}
+	if tok != nil && tok.ID != "" && !strings.EqualFold(tok.ID, t.TokenID) {
+		return nil, false, requestID, &UnavailableError{Host: host, Problem: "reply is about another vppToken", RequestID: requestID}
+	}
+	return tok, complete, requestID, nil
+}
+
+// newRequestID returns a random GUID for client-request-id, which Graph asks
+// callers to send so Microsoft support can find a request.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,204 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// AppCredentials identify an Entra app registration in a tenant.
+type AppCredentials struct {
+	TenantID     string
+	ClientID     string
+	ClientSecret string
+}
+
+// credentialIdleTimeout is how long an unused credential stays cached. An
+// access token lives about an hour, so a credential idle for a day holds
+// nothing worth keeping; dropping it bounds the cache across Secret rotations.
+const credentialIdleTimeout = 24 * time.Hour
+
+// credentialCache keeps one azidentity credential per app and authority. Each
+// credential holds its access token in memory and hands it out until shortly
+// before it expires, and serialises its token requests, so any number of
+// vppTokens sharing a Secret cost one token request an hour.
+type credentialCache struct {
+	transport *http.Client
+	now       func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*cachedCredential
+}
+
+type cachedCredential struct {
+	cred     azcore.TokenCredential
+	lastUsed time.Time
+}
+
+// key identifies a credential by what it is made of. The secret enters only
+// as a hash, so a rotated secret gets a new credential and the old one ages out.
+func credentialKey(authority string, c AppCredentials) string {
+	sum := sha256.Sum256([]byte(c.ClientSecret))
+	return strings.Join([]string{
+		authority, strings.ToLower(c.TenantID), strings.ToLower(c.ClientID),
+		hex.EncodeToString(sum[:]),
+	}, "|")
+}
+
+func (c *credentialCache) get(ep Endpoints, app AppCredentials) (azcore.TokenCredential, error) {
+	key := credentialKey(ep.Authority, app)
+	now := c.now()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if now.Sub(e.lastUsed) > credentialIdleTimeout {
+			delete(c.entries, k)
+		}
+	}
+	if e, ok := c.entries[key]; ok {
+		e.lastUsed = now
+		return e.cred, nil
+	}
+
+	opts := &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: policy.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.Authority + "/"},
+			Transport: c.transport,
+			// The reconciler owns retries and backoff; a retry here would hide
+			// throttling from it and multiply calls to a failing tenant.
+			Retry: policy.RetryOptions{MaxRetries: -1},
+		},
+		// Instance discovery asks login.microsoftonline.com about the authority
+		// first, which is wrong for every other host: sovereign clouds, proxies.
+		DisableInstanceDiscovery: true,
+	}
+	cred, err := azidentity.NewClientSecretCredential(app.TenantID, app.ClientID, app.ClientSecret, opts)
+	if err != nil {
+		// Only argument checks fail here, such as a malformed tenant ID.
+		return nil, &AuthError{Problem: err.Error()}
+	}
+	c.entries[key] = &cachedCredential{cred: cred, lastUsed: now}
+	return cred, nil
+}
+
+// forget drops a credential, so the next call signs in afresh: used when Graph
+// rejects an access token the credential still considers valid.
+func (c *credentialCache) forget(ep Endpoints, app AppCredentials) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, credentialKey(ep.Authority, app))
+}
+
+// accessToken returns a Graph access token for the app.
+func (c *credentialCache) accessToken(ctx context.Context, ep Endpoints, app AppCredentials) (string, error) {
+	cred, err := c.get(ep, app)
+	if err != nil {
+		return "", err
+	}
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{ep.Scope}})
+	if err != nil {
+		return "", summariseAuthError(ep.Authority, err, c.now())
+	}
+	return tok.Token, nil
+}
+
+// summariseAuthError turns the identity library's error, whose text includes
+// the raw exchange, into an AuthError or UnavailableError that names the Entra
+// error code and nothing else of the reply.
+func summariseAuthError(authority string, err error, now time.Time) error {
+	host := hostOf(authority)
+	var failed *azidentity.AuthenticationFailedError
+	if !errors.As(err, &failed) || failed.RawResponse == nil {
+		return &UnavailableError{Host: host, Problem: transportProblem(err)}
+	}
+
+	resp := failed.RawResponse
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		if resp.StatusCode == http.StatusTooManyRequests {
+			return &AuthError{
+				StatusCode: resp.StatusCode,
+				RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now),
+			}
+		}
+		return &UnavailableError{Host: host, Problem: fmt.Sprintf("token endpoint answered %d", resp.StatusCode)}
+	}
+
+	ae := &AuthError{StatusCode: resp.StatusCode}
+	body, readErr := runtime.Payload(resp)
+	if readErr != nil {
+		return ae
+	}
+	var reply struct {
+		Error         string `json:"error"`
+		ErrorCodes    []int  `json:"error_codes"`
+		Description   string `json:"error_description"`
+		CorrelationID string `json:"correlation_id"`
+	}
+	if json.Unmarshal(body, &reply) != nil {
+		return &UnavailableError{Host: host, Problem: fmt.Sprintf("token endpoint answered %d with a body that is not an OAuth error", resp.StatusCode)}
+	}
+	ae.ErrorCode = reply.Error
+	ae.CorrelationID = reply.CorrelationID
+	if len(reply.ErrorCodes) > 0 {
+		ae.AADSTS = reply.ErrorCodes[0]
+	} else {
+		ae.AADSTS = aadstsFromDescription(reply.Description)
+	}
+	return ae
+}
+
+// aadstsFromDescription reads the number of a leading "AADSTSnnnn:".
+func aadstsFromDescription(desc string) int {
+	rest, ok := strings.CutPrefix(desc, "AADSTS")
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, r := range rest {
+		if r < '0' || r > '9' || n > 1e8 {
+			break
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
+
+// transportProblem describes a failure that produced no HTTP reply. It keeps the
+// innermost cause of a URL error (refused, timeout, TLS) and drops the rest,
+// whose text may quote request details.
+func transportProblem(err error) string {
+	var uerr *url.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "request timed out"
+	case errors.As(err, &uerr):
+		if uerr.Timeout() {
+			return "request timed out"
+		}
+		return uerr.Err.Error()
+	default:
+		return "request failed before a reply arrived"
+	}
+}
+
+func hostOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return rawURL
+}

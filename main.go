@@ -1,0 +1,143 @@
+// Command manager runs the vpp-operator: a controller that syncs the licences
+// of Apple VPP tokens held by Intune, declared as VppToken resources.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
+	"github.com/vpp-operator/vpp-operator/controllers"
+	"github.com/vpp-operator/vpp-operator/internal/graph"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// config is what the flags set.
+type config struct {
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	graphEndpoint           string
+	authorityHost           string
+	maxConcurrentReconciles int
+	graphTimeout            time.Duration
+	zap                     zap.Options
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
+	c := &config{}
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", "0",
+		"Address the metrics endpoint binds to, such as :8080; 0 disables it.")
+	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081",
+		"Address the health and readiness probes bind to.")
+	fs.BoolVar(&c.leaderElect, "leader-elect", false,
+		"Elect a leader among replicas, so that only one calls Graph.")
+	fs.StringVar(&c.graphEndpoint, "graph-endpoint", "",
+		"HTTPS URL that replaces every cloud's Graph root, for proxies and tests.")
+	fs.StringVar(&c.authorityHost, "authority-host", "",
+		"HTTPS URL that replaces every cloud's identity platform host, for proxies and tests.")
+	fs.IntVar(&c.maxConcurrentReconciles, "max-concurrent-reconciles", 10,
+		"How many VppTokens are synced at the same time.")
+	fs.DurationVar(&c.graphTimeout, "graph-request-timeout", graph.DefaultTimeout,
+		"Time limit of one request to Graph or the identity platform.")
+	c.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+
+	var err error
+	if c.graphEndpoint != "" {
+		if c.graphEndpoint, err = graph.ParseEndpoint(c.graphEndpoint); err != nil {
+			return nil, fmt.Errorf("--graph-endpoint: %w", err)
+		}
+	}
+	if c.authorityHost != "" {
+		if c.authorityHost, err = graph.ParseEndpoint(c.authorityHost); err != nil {
+			return nil, fmt.Errorf("--authority-host: %w", err)
+		}
+	}
+	if c.maxConcurrentReconciles < 1 {
+		return nil, errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if c.graphTimeout <= 0 {
+		return nil, errors.New("--graph-request-timeout must be positive")
+	}
+	return c, nil
+}
+
+func main() {
+	// controller-runtime registers --kubeconfig on the default flag set.
+	cfg, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&cfg.zap)))
+	if err := run(ctrl.SetupSignalHandler(), cfg); err != nil {
+		ctrl.Log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config) error {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(intunev1alpha1.AddToScheme(scheme))
+
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("finding the cluster: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress: cfg.probeAddr,
+		LeaderElection:         cfg.leaderElect,
+		LeaderElectionID:       "vpp-operator.intune.vpp-operator.io",
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	reconciler := &controllers.VppTokenReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("vpp-operator"),
+		Clock:     clock.RealClock{},
+		Graph: graph.NewClient(graph.Options{
+			Hosts:     graph.Hosts{GraphEndpoint: cfg.graphEndpoint, AuthorityHost: cfg.authorityHost},
+			Timeout:   cfg.graphTimeout,
+			UserAgent: "vpp-operator/" + version,
+		}),
+	}
+	opts := controller.Options{MaxConcurrentReconciles: cfg.maxConcurrentReconciles}
+	if err := reconciler.SetupWithManager(ctx, mgr, opts); err != nil {
+		return fmt.Errorf("setting up the VppToken controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+
+	ctrl.Log.Info("starting manager", "version", version,
+		"graphEndpoint", cfg.graphEndpoint, "authorityHost", cfg.authorityHost)
+	return mgr.Start(ctx)
+}
