@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,7 +45,10 @@ type loadedCredentials struct {
 func (r *VppTokenReconciler) loadCredentials(ctx context.Context, tok *intunev1alpha1.VppToken) (*loadedCredentials, error) {
 	name := tok.Spec.Credentials.SecretRef.Name
 	var secret corev1.Secret
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: tok.Namespace, Name: name}, &secret)
+	// client-go logs response bodies at high verbosity through the context's
+	// logger; a Secret's must never reach the log.
+	quiet := logr.NewContext(ctx, logr.Discard())
+	err := r.APIReader.Get(quiet, types.NamespacedName{Namespace: tok.Namespace, Name: name}, &secret)
 	if apierrors.IsNotFound(err) {
 		return &loadedCredentials{problem: &failure{
 			Reason: intunev1alpha1.ReasonCredentialsMissing,
