@@ -124,6 +124,15 @@ func (r *VppTokenReconciler) sync(ctx context.Context, tok *intunev1alpha1.VppTo
 		markFailed(tok, f, now)
 		return nil
 	}
+	if res.Token.LastSyncStatus == "failed" {
+		// The call worked but Intune's sync with Apple did not: show what
+		// Graph said, and retry like any other failure.
+		copyGraphFields(&tok.Status, res.Token)
+		markFailed(tok, failure{Reason: intunev1alpha1.ReasonSyncFailed, RequestID: res.RequestID,
+			Message: "Intune reports that its sync with Apple failed; the operator retries with backoff. " +
+				"If it persists, check the token in Intune."}, now)
+		return nil
+	}
 	markSynced(tok, res, now)
 	return nil
 }

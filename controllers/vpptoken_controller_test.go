@@ -296,6 +296,15 @@ var _ = Describe("Failures", func() {
 			},
 			reason: intunev1alpha1.ReasonGraphUnavailable, message: "Internal Server Error",
 		}),
+		Entry("Intune reporting a failed sync with Apple", failureCase{
+			arrange: func(w *world, id string) string {
+				tok := validToken(id)
+				tok.Properties["lastSyncStatus"] = "failed"
+				w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: http.StatusOK, Body: mustJSON(tok.Properties)})
+				return id
+			},
+			reason: intunev1alpha1.ReasonSyncFailed, message: "sync with Apple failed",
+		}),
 		Entry("a malformed reply", failureCase{
 			arrange: func(w *world, id string) string {
 				w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: http.StatusOK, Body: `{"id": "` + id + `", "state": `})

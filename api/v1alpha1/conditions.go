@@ -29,7 +29,7 @@ const (
 	// ReasonGraphUnavailable: Graph or the identity platform failed (5xx), timed
 	// out, could not be reached, or sent a reply that is not a vppToken.
 	ReasonGraphUnavailable = "GraphUnavailable"
-	// ReasonSyncFailed: Intune reports that its last sync with Apple failed.
+	// ReasonSyncFailed: Graph answered, but reports that Intune's sync with Apple failed.
 	ReasonSyncFailed = "SyncFailed"
 	// ReasonTokenExpired: Graph reports the token as expired.
 	ReasonTokenExpired = "TokenExpired"

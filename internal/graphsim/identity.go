@@ -37,12 +37,11 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, tenant string) int {
 }
 
 // serveToken is the client-credentials grant of the v2.0 token endpoint.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant string, entry *Request) int {
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant string) int {
 	if err := r.ParseForm(); err != nil {
 		return oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 	}
 	clientID := r.PostForm.Get("client_id")
-	entry.ClientID = clientID
 
 	if r.PostForm.Get("grant_type") != "client_credentials" {
 		return oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")

@@ -20,10 +20,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	entry.Op, entry.TokenID = op, tokenID
 	if op == OpDiscovery || op == OpToken {
 		entry.TenantID = strings.ToLower(tenant)
+		if op == OpToken && r.ParseForm() == nil {
+			entry.ClientID = r.PostForm.Get("client_id")
+		}
 	} else {
 		entry.RequestID = newGUID()
 		w.Header().Set("request-id", entry.RequestID)
 		w.Header().Set("client-request-id", r.Header.Get("client-request-id"))
+		s.identifyCaller(r, &entry)
 	}
 
 	errBody := func(status int) string { return graphErrorBody(status, entry.RequestID, s.now()) }
@@ -38,7 +42,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case OpDiscovery:
 		entry.Status = s.serveDiscovery(w, tenant)
 	case OpToken:
-		entry.Status = s.serveToken(w, r, tenant, &entry)
+		entry.Status = s.serveToken(w, r, tenant)
 	case OpSyncLicenses, OpGetVppToken, OpListVppTokens:
 		entry.Status = s.serveGraph(w, r, op, tokenID, &entry)
 	default:
@@ -72,6 +76,17 @@ func route(r *http.Request) (op Op, tenant, tokenID string) {
 	return OpUnknown, "", id
 }
 
+// identifyCaller fills in the log entry's tenant and client from the access
+// token, so that requests a fault answers are attributed too.
+func (s *Server) identifyCaller(r *http.Request, entry *Request) {
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.grants[bearer]; ok {
+		entry.TenantID, entry.ClientID = g.tenantID, g.clientID
+	}
+}
+
 // serveGraph answers the vppToken endpoints for a signed-in app.
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, op Op, tokenID string, entry *Request) int {
 	now := s.now()
@@ -84,7 +99,6 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, op Op, token
 		return graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken",
 			"Access token validation failure. Invalid audience.", entry.RequestID, now)
 	}
-	entry.TenantID, entry.ClientID = g.tenantID, g.clientID
 	if s.data.apps[g.tenantID+"|"+g.clientID].Denied {
 		return graphError(w, http.StatusForbidden, "Forbidden", intuneMessage(
 			"Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementServiceConfig.ReadWrite.All", now),
