@@ -74,7 +74,6 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// suspended: no Graph call at all, and nothing to requeue for.
 	if tok.Spec.Suspend {
 		markSuspended(&tok, now)
-		r.recordOutcome(orig, &tok)
 		return ctrl.Result{}, r.commit(ctx, orig, &tok)
 	}
 
@@ -92,7 +91,6 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.sync(ctx, &tok, now); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.recordOutcome(orig, &tok)
 	if err := r.commit(ctx, orig, &tok); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -170,9 +168,9 @@ func timeOf(t *metav1.Time) *time.Time {
 	return &t.Time
 }
 
-// commit writes the status once, as a merge patch, when it changed. A patch
-// needs no resourceVersion, so a concurrent edit of the spec cannot make the
-// write fail and the sync repeat.
+// commit writes the status once, as a merge patch, when it changed, then
+// reports a changed outcome. A patch needs no resourceVersion, so a concurrent
+// edit of the spec cannot make the write fail and the sync repeat.
 func (r *VppTokenReconciler) commit(ctx context.Context, orig, tok *intunev1alpha1.VppToken) error {
 	if equality.Semantic.DeepEqual(orig.Status, tok.Status) {
 		return nil
@@ -181,16 +179,21 @@ func (r *VppTokenReconciler) commit(ctx context.Context, orig, tok *intunev1alph
 	if apierrors.IsNotFound(err) {
 		return nil // deleted while syncing: nothing left to report on
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	r.reportOutcome(ctx, orig, tok)
+	return nil
 }
 
-// recordOutcome logs and records an event when the Ready outcome changed.
-func (r *VppTokenReconciler) recordOutcome(orig, tok *intunev1alpha1.VppToken) {
+// reportOutcome logs and records an event when the Ready outcome changed.
+func (r *VppTokenReconciler) reportOutcome(ctx context.Context, orig, tok *intunev1alpha1.VppToken) {
 	before := meta.FindStatusCondition(orig.Status.Conditions, intunev1alpha1.ConditionReady)
 	after := meta.FindStatusCondition(tok.Status.Conditions, intunev1alpha1.ConditionReady)
 	if after == nil || (before != nil && before.Status == after.Status && before.Reason == after.Reason) {
 		return
 	}
+	log.FromContext(ctx).Info("outcome changed", "ready", after.Status, "reason", after.Reason)
 	kind := corev1.EventTypeNormal
 	if after.Status != metav1.ConditionTrue && after.Reason != intunev1alpha1.ReasonSuspended {
 		kind = corev1.EventTypeWarning

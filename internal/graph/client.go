@@ -125,23 +125,6 @@ func (c *Client) SyncLicenses(ctx context.Context, t Target) (*SyncResult, error
 	return res, nil
 }
 
-// GetVppToken reads the token, GET .../vppTokens/{id}.
-func (c *Client) GetVppToken(ctx context.Context, t Target) (*VppToken, error) {
-	ep, err := c.hosts.Resolve(t.Cloud)
-	if err != nil {
-		return nil, err
-	}
-	bearer, err := c.creds.accessToken(ctx, ep, t.App)
-	if err != nil {
-		return nil, err
-	}
-	tok, _, _, err := c.call(ctx, http.MethodGet, ep, t, bearer, "")
-	if err == nil && tok == nil {
-		err = &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no body"}
-	}
-	return tok, err
-}
-
 // call makes one Graph request on the token and decodes the reply.
 func (c *Client) call(ctx context.Context, method string, ep Endpoints, t Target, bearer, action string) (
 	tok *VppToken, complete bool, requestID string, err error) {

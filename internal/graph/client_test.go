@@ -175,7 +175,7 @@ var _ = Describe("Client", func() {
 			Expect(ue.Error()).To(ContainSubstring(problem))
 			Expect(ue.Error()).NotTo(ContainSubstring(appleKey))
 		},
-		Entry("a dropped connection", graphsim.Fault{Op: graphsim.OpSyncLicenses, Reset: true}, "127.0.0.1"),
+		Entry("a dropped connection", graphsim.Fault{Op: graphsim.OpSyncLicenses, Reset: true}, "connection closed before a reply"),
 		Entry("a reply slower than the timeout", graphsim.Fault{Op: graphsim.OpSyncLicenses, Delay: 5 * time.Second}, "timed out"),
 		Entry("a malformed body", graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: 200,
 			Body: `{"token":"` + appleKey + `","state":`}, "not a vppToken"),

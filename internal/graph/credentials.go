@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -184,12 +186,13 @@ func aadstsFromDescription(desc string) int {
 func transportProblem(err error) string {
 	var uerr *url.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &uerr) && uerr.Timeout()):
 		return "request timed out"
-	case errors.As(err, &uerr):
-		if uerr.Timeout() {
-			return "request timed out"
-		}
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+		return "the connection closed before a reply"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case uerr != nil:
 		return uerr.Err.Error()
 	default:
 		return "request failed before a reply arrived"

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+func TestManager(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Manager flags")
+}
+
+var _ = Describe("Manager flags", func() {
+	parse := func(args ...string) (*config, error) {
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		return parseFlags(fs, args)
+	}
+
+	It("default to the cloud's hosts, ten workers and a 30s request limit", func() {
+		c, err := parse()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.graphEndpoint).To(BeEmpty())
+		Expect(c.authorityHost).To(BeEmpty())
+		Expect(c.maxConcurrentReconciles).To(Equal(10))
+		Expect(c.graphTimeout).To(Equal(30 * time.Second))
+		Expect(c.metricsAddr).To(Equal("0"))
+		Expect(c.probeAddr).To(Equal(":8081"))
+		Expect(c.leaderElect).To(BeFalse())
+	})
+
+	It("normalise host overrides", func() {
+		c, err := parse("--graph-endpoint=https://127.0.0.1:8443/", "--authority-host=https://login.proxy.example")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.graphEndpoint).To(Equal("https://127.0.0.1:8443"))
+		Expect(c.authorityHost).To(Equal("https://login.proxy.example"))
+	})
+
+	DescribeTable("reject values that cannot work, naming the flag",
+		func(args []string, problem string) {
+			_, err := parse(args...)
+			Expect(err).To(MatchError(ContainSubstring(problem)))
+		},
+		Entry("plain http Graph", []string{"--graph-endpoint=http://graph.example"}, "--graph-endpoint"),
+		Entry("a bare host name", []string{"--authority-host=login.example"}, "--authority-host"),
+		Entry("no workers", []string{"--max-concurrent-reconciles=0"}, "--max-concurrent-reconciles"),
+		Entry("no time limit", []string{"--graph-request-timeout=0s"}, "--graph-request-timeout"),
+		Entry("an unknown flag", []string{"--graph-url=https://x"}, "graph-url"),
+	)
+})
