@@ -11,7 +11,10 @@ IMG ?= vpp-operator:dev
 
 BIN            := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
-KUBECTL        := $(ENVTEST_DIR)/kubectl
+# The demo and tests use the kubectl built with the control plane; the
+# real-cluster targets use yours (override with KUBECTL=...).
+DEMO_KUBECTL   := $(ENVTEST_DIR)/kubectl
+KUBECTL        ?= kubectl
 GO_SOURCES     := $(shell find . -name '*.go' -not -path './bin/*' -not -path './hack/tools/*')
 
 .DEFAULT_GOAL := help
@@ -20,11 +23,17 @@ GO_SOURCES     := $(shell find . -name '*.go' -not -path './bin/*' -not -path '.
 
 .PHONY: demo
 demo: envtest build ## Run the operator end to end on a local control plane and Graph simulator.
-	go run ./hack/demo --bin $(BIN) --assets $(ENVTEST_DIR) --kubectl $(KUBECTL)
+	go run ./hack/demo --bin $(BIN) --assets $(ENVTEST_DIR) --kubectl $(DEMO_KUBECTL)
 
 .PHONY: test
 test: envtest verify-generated vet ## Check generated files, vet, and run every test on a real API server.
 	go test ./... -count=1
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+		/^[a-zA-Z_-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -77,7 +86,7 @@ $(ENVTEST_DIR)/etcd: hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
 	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
-##@ Real cluster (uses the current kubectl context)
+##@ Real cluster (uses your kubectl and its current context)
 
 .PHONY: install
 install: ## Install the CRD into the cluster.
@@ -99,9 +108,3 @@ deploy: ## Deploy the operator with kustomize, running image IMG.
 .PHONY: undeploy
 undeploy: ## Remove the operator deployed by `make deploy`.
 	$(KUBECTL) delete --ignore-not-found -k config/default
-
-.PHONY: help
-help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
-		/^[a-zA-Z_-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 } \
-		/^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

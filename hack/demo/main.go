@@ -32,11 +32,14 @@ type demo struct {
 }
 
 func main() {
-	binDir := flag.String("bin", "bin", "Folder holding the manager and graphsim binaries.")
-	assets := flag.String("assets", "", "Folder holding kube-apiserver, etcd and kubectl (KUBEBUILDER_ASSETS).")
-	kubectl := flag.String("kubectl", "", "kubectl binary; defaults to the one in --assets.")
-	timeout := flag.Duration("timeout", 2*time.Minute, "How long to wait for the sample to become Ready.")
-	flag.Parse()
+	// A flag set of its own: controller-runtime adds --kubeconfig to the
+	// default one, and the demo makes its own cluster.
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	binDir := fs.String("bin", "bin", "Folder holding the manager and graphsim binaries.")
+	assets := fs.String("assets", "", "Folder holding kube-apiserver, etcd and kubectl (KUBEBUILDER_ASSETS).")
+	kubectl := fs.String("kubectl", "", "kubectl binary; defaults to the one in --assets.")
+	timeout := fs.Duration("timeout", 2*time.Minute, "How long to wait for the sample to become Ready.")
+	_ = fs.Parse(os.Args[1:])
 	if *kubectl == "" {
 		*kubectl = filepath.Join(*assets, "kubectl")
 	}
@@ -117,7 +120,7 @@ func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Durat
 	if waitErr != nil {
 		return fmt.Errorf("the sample did not become Ready; manager log: %s", filepath.Join(work, "manager.log"))
 	}
-	step("Done: the token synced. Logs are in " + work)
+	step("Done: the token synced. Logs of the manager and of every Graph request are in " + work)
 	return nil
 }
 

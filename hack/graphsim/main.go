@@ -45,7 +45,7 @@ func run(addr, dataFile, caFile, urlFile string) error {
 		return fmt.Errorf("reading the data: %w", err)
 	}
 
-	srv, err := graphsim.Start(data, graphsim.Options{Addr: addr})
+	srv, err := graphsim.Start(data, graphsim.Options{Addr: addr, AccessLog: os.Stdout})
 	if err != nil {
 		return err
 	}

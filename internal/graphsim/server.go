@@ -76,6 +76,8 @@ type Options struct {
 	Addr string
 	// Now is the server's clock; nil means time.Now.
 	Now func() time.Time
+	// AccessLog, when set, gets a line for every request.
+	AccessLog io.Writer
 }
 
 // Server is a running graphsim.
@@ -83,10 +85,11 @@ type Server struct {
 	// URL is the base URL for both the authority host and the Graph endpoint.
 	URL string
 
-	now      func() time.Time
-	ca       *authority
-	listener net.Listener
-	http     *http.Server
+	now       func() time.Time
+	accessLog io.Writer
+	ca        *authority
+	listener  net.Listener
+	http      *http.Server
 
 	mu     sync.Mutex
 	data   *store
@@ -122,12 +125,13 @@ func Start(data Data, opts Options) (*Server, error) {
 	}
 
 	s := &Server{
-		URL:      "https://" + ln.Addr().String(),
-		now:      opts.Now,
-		ca:       ca,
-		listener: ln,
-		data:     st,
-		grants:   map[string]grant{},
+		URL:       "https://" + ln.Addr().String(),
+		now:       opts.Now,
+		accessLog: opts.AccessLog,
+		ca:        ca,
+		listener:  ln,
+		data:      st,
+		grants:    map[string]grant{},
 	}
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serve),
@@ -215,6 +219,10 @@ func (s *Server) record(r Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log = append(s.log, r)
+	if s.accessLog != nil {
+		fmt.Fprintf(s.accessLog, "%s %-13s %s %s %d tenant=%s client=%s request-id=%s\n",
+			r.Time.UTC().Format(time.RFC3339), r.Op, r.Method, r.Path, r.Status, r.TenantID, r.ClientID, r.RequestID)
+	}
 }
 
 // applyFault answers the request as the fault says. It reports whether the
