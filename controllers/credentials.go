@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"regexp"
 	"slices"
@@ -37,6 +38,17 @@ type loadedCredentials struct {
 	resourceVersion string
 	// problem, when set, says why the Secret cannot be used.
 	problem *failure
+}
+
+// fingerprint identifies the credentials read, or their absence, without
+// holding them. It never leaves the process.
+func (lc *loadedCredentials) fingerprint() [sha256.Size]byte {
+	problem := ""
+	if lc.problem != nil {
+		problem = lc.problem.Message
+	}
+	return sha256.Sum256([]byte(strings.Join([]string{
+		lc.app.TenantID, lc.app.ClientID, lc.app.ClientSecret, problem}, "\x00")))
 }
 
 // loadCredentials reads the token's Secret from the API server, not a cache:

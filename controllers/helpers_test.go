@@ -15,7 +15,9 @@ import (
 	. "github.com/onsi/gomega"
 
 	"go.uber.org/zap/zapcore"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -323,4 +325,60 @@ func applyRaw(raw []byte) error {
 		return err
 	}
 	return k8sClient.Create(ctx, u)
+}
+
+// denyStatus makes the API server refuse, with a ValidatingAdmissionPolicy,
+// any VppToken status in the namespace whose organizationName is org, and
+// waits until the policy is in force.
+func denyStatus(ns, org string) {
+	GinkgoHelper()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "deny-status-" + ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+						Rule: admissionregistrationv1.Rule{
+							APIGroups:   []string{intunev1alpha1.GroupVersion.Group},
+							APIVersions: []string{intunev1alpha1.GroupVersion.Version},
+							Resources:   []string{"vpptokens/status"},
+						},
+					},
+				}},
+			},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: fmt.Sprintf("!has(object.status.organizationName) || object.status.organizationName != %q", org),
+				Message:    "organization refused",
+			}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+	DeferCleanup(k8sClient.Delete, ctx, policy)
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
+			}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	DeferCleanup(k8sClient.Delete, ctx, binding)
+
+	// A suspended token makes no Graph call; its status probes the policy.
+	probe := &intunev1alpha1.VppToken{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy-probe"},
+		Spec: intunev1alpha1.VppTokenSpec{TokenID: seedTokenID, Suspend: true,
+			Credentials: intunev1alpha1.Credentials{SecretRef: intunev1alpha1.SecretReference{Name: secretName}}},
+	}
+	Expect(k8sClient.Create(ctx, probe)).To(Succeed())
+	patch := []byte(fmt.Sprintf(`{"status":{"organizationName":%q}}`, org))
+	Eventually(func() bool {
+		err := k8sClient.Status().Patch(ctx, probe, client.RawPatch(types.MergePatchType, patch))
+		return apierrors.IsInvalid(err)
+	}, 20*time.Second, 200*time.Millisecond).Should(BeTrue(), "the admission policy takes effect")
 }

@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/internal/graph"
@@ -52,7 +56,8 @@ func classify(err error, tokenID string) failure {
 
 	case errors.As(err, &unavail):
 		return failure{Reason: intunev1alpha1.ReasonGraphUnavailable, RequestID: unavail.RequestID,
-			Message: fmt.Sprintf("No usable reply from %s; the operator retries with backoff.", unavail)}
+			Message: fmt.Sprintf("No usable reply from %s: %s; the operator retries with backoff.",
+				unavail.Host, unavail.Problem)}
 
 	default:
 		return failure{Reason: intunev1alpha1.ReasonGraphUnavailable,
@@ -123,4 +128,23 @@ func tokenState(state string) (ok bool, reason, message string) {
 		return false, intunev1alpha1.ReasonTokenStateUnknown,
 			fmt.Sprintf("Graph reports the token's state as %q, which this operator does not know: check the token in Intune.", state)
 	}
+}
+
+// rejectedStatus is the failure recorded when the API server refused the
+// status a sync produced. It names the refused fields, not their values.
+func rejectedStatus(err error) failure {
+	var fields []string
+	if st, ok := err.(apierrors.APIStatus); ok && st.Status().Details != nil {
+		for _, c := range st.Status().Details.Causes {
+			if c.Field != "" && !slices.Contains(fields, c.Field) {
+				fields = append(fields, c.Field)
+			}
+		}
+	}
+	what := "the status"
+	if len(fields) > 0 {
+		what = strings.Join(fields, ", ")
+	}
+	return failure{Reason: intunev1alpha1.ReasonGraphUnavailable,
+		Message: fmt.Sprintf("The API server refused what Graph sent (%s); the operator retries with backoff.", what)}
 }

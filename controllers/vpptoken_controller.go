@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,12 @@ type VppTokenReconciler struct {
 	Recorder  events.EventRecorder
 	Graph     LicenseSyncer
 	Clock     clock.PassiveClock
+
+	// usedCredentials remembers, per token, a fingerprint of the credentials
+	// its last attempt used, so that a Secret whose metadata alone changed
+	// (a label, an annotation from a reloader) does not cut a backoff short.
+	// It lives in memory only: after a restart a changed Secret counts as new.
+	usedCredentials sync.Map
 }
 
 // secretRefIndex indexes VppTokens by the name of their credentials Secret.
@@ -77,11 +84,11 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, r.commit(ctx, orig, &tok)
 	}
 
-	secretVersion, err := r.secretResourceVersion(ctx, &tok)
+	state, err := r.scheduleState(ctx, &tok)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	decision := schedule.Due(now, scheduleState(&tok, secretVersion))
+	decision := schedule.Due(now, state)
 	if !decision.Due {
 		logger.V(1).Info("sync not due", "wait", decision.Wait.String())
 		return ctrl.Result{RequeueAfter: decision.Wait}, nil
@@ -91,7 +98,15 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.sync(ctx, &tok, now); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.commit(ctx, orig, &tok); err != nil {
+	err = r.commit(ctx, orig, &tok)
+	if apierrors.IsInvalid(err) {
+		// Returning the error would retry at once, and call Graph again each
+		// time; recording the refusal as a failure keeps the backoff.
+		tok = *orig.DeepCopy()
+		markFailed(&tok, rejectedStatus(err), now)
+		err = r.commit(ctx, orig, &tok)
+	}
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: tok.Status.NextSyncTime.Sub(now)}, nil
@@ -105,6 +120,7 @@ func (r *VppTokenReconciler) sync(ctx context.Context, tok *intunev1alpha1.VppTo
 		return err
 	}
 	tok.Status.SecretResourceVersion = creds.resourceVersion
+	r.usedCredentials.Store(client.ObjectKeyFromObject(tok), creds.fingerprint())
 	if creds.problem != nil {
 		markFailed(tok, *creds.problem, now)
 		return nil
@@ -135,19 +151,35 @@ func (r *VppTokenReconciler) sync(ctx context.Context, tok *intunev1alpha1.VppTo
 	return nil
 }
 
-// scheduleState is the part of a token the schedule decides on.
-func scheduleState(tok *intunev1alpha1.VppToken, secretVersion string) schedule.State {
+// scheduleState is the part of a token the schedule decides on. For a failing
+// token whose Secret has a new resourceVersion it reads the Secret, to tell a
+// change of credentials from a change of metadata.
+func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alpha1.VppToken) (schedule.State, error) {
 	s := tok.Status
 	synced := meta.FindStatusCondition(s.Conditions, intunev1alpha1.ConditionSynced)
-	return schedule.State{
+	state := schedule.State{
 		Generation:         tok.Generation,
 		ObservedGeneration: s.ObservedGeneration,
 		Interval:           syncInterval(tok),
 		LastAttempt:        timeOf(s.LastSyncAttemptTime),
 		NextSync:           timeOf(s.NextSyncTime),
 		Failing:            synced != nil && synced.Status != metav1.ConditionTrue,
-		CredentialsChanged: secretVersion != s.SecretResourceVersion,
 	}
+	if !state.Failing {
+		return state, nil
+	}
+
+	version, err := r.secretResourceVersion(ctx, tok)
+	if err != nil || version == s.SecretResourceVersion {
+		return state, err
+	}
+	creds, err := r.loadCredentials(ctx, tok)
+	if err != nil {
+		return state, err
+	}
+	used, known := r.usedCredentials.Load(client.ObjectKeyFromObject(tok))
+	state.CredentialsChanged = !known || used != creds.fingerprint()
+	return state, nil
 }
 
 // defaultSyncInterval applies when the API server did not default the field,

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"net/http"
 	"regexp"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"strings"
 	"time"
 
@@ -321,6 +323,84 @@ var _ = Describe("Failures", func() {
 		}),
 	)
 
+	DescribeTable("hostile replies are stored bounded and cost one call",
+		func(arrange func(w *world, id string), reason string) {
+			id := newTokenID()
+			w := newWorld(validToken(id))
+			arrange(w, id)
+			w.createToken("hostile", id)
+			t := w.waitForReason("hostile", reason)
+			Expect(len(mustJSON(t.Status))).To(BeNumerically("<", 16<<10))
+			Consistently(func() int { return len(w.sim.Requests()) }, quiet).Should(Equal(len(w.sim.Requests())))
+			Expect(w.sim.Count(graphsim.OpToken, "")).To(Equal(1))
+			Expect(w.posts(id)()).To(BeNumerically("<=", 1))
+		},
+		Entry("a 40 KB error code", func(w *world, _ string) {
+			w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: http.StatusBadRequest,
+				Body: `{"error":{"code":"` + strings.Repeat("x", 40000) + `","message":"bad"}}`})
+		}, intunev1alpha1.ReasonBadRequest),
+		Entry("a 40 KB state", func(w *world, id string) {
+			Expect(w.sim.SetTokenProperty(id, "state", strings.Repeat("x", 40000))).To(Succeed())
+		}, intunev1alpha1.ReasonTokenStateUnknown),
+		Entry("an expiry past year 9999 in UTC", func(w *world, id string) {
+			Expect(w.sim.SetTokenProperty(id, "expirationDateTime", "9999-12-31T23:59:59-14:00")).To(Succeed())
+		}, intunev1alpha1.ReasonGraphUnavailable),
+		Entry("a 40 KB correlation ID from the token endpoint", func(w *world, _ string) {
+			w.sim.Inject(graphsim.Fault{Op: graphsim.OpToken, Status: http.StatusBadRequest,
+				Body: `{"error":"invalid_client","error_codes":[7000215],"correlation_id":"` + strings.Repeat("c", 40000) + `"}`})
+		}, intunev1alpha1.ReasonCredentialsInvalid),
+	)
+
+	It("keeps what Graph said when a later reply holds no vppToken", func() {
+		id := newTokenID()
+		w := newWorld(validToken(id))
+		w.createToken("empty", id)
+		w.waitForReason("empty", intunev1alpha1.ReasonSynced)
+
+		w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: http.StatusOK, Body: `{}`})
+		w.sim.Inject(graphsim.Fault{Op: graphsim.OpGetVppToken, Status: http.StatusOK, Body: `{}`})
+		w.clock.Step(12*time.Hour + time.Second)
+		w.poke("empty")
+		t := w.waitForReason("empty", intunev1alpha1.ReasonGraphUnavailable)
+		Expect(t.Status.OrganizationName).To(Equal("Contoso Ltd"))
+		Expect(t.Status.ExpirationDateTime).NotTo(BeNil())
+		Expect(t.Status.ConsecutiveFailures).To(Equal(int32(1)))
+	})
+
+	It("records a status the API server refuses as a failure, and backs off", func() {
+		id := newTokenID()
+		tok := validToken(id)
+		tok.Properties["organizationName"] = "Refused Ltd"
+		w := newWorld(tok)
+		denyStatus(w.ns, "Refused Ltd")
+
+		w.createToken("refused", id)
+		t := w.waitForReason("refused", intunev1alpha1.ReasonGraphUnavailable)
+		Expect(condition(t, intunev1alpha1.ConditionReady).Message).To(ContainSubstring("The API server refused"))
+		Expect(t.Status.OrganizationName).To(BeEmpty())
+		Consistently(w.posts(id), quiet).Should(Equal(1))
+	})
+
+	It("does not cut a backoff short when only the Secret's metadata changes", func() {
+		id := newTokenID()
+		w := newWorld(validToken(id))
+		w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: http.StatusServiceUnavailable})
+		w.createToken("annotated", id)
+		w.waitForReason("annotated", intunev1alpha1.ReasonGraphUnavailable)
+
+		for i := range 3 {
+			s := &corev1.Secret{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: secretName}, s)).To(Succeed())
+			s.Annotations = map[string]string{"reloader.example/seen": fmt.Sprint(i)}
+			Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		}
+		Consistently(w.posts(id), quiet).Should(Equal(1))
+
+		By("retrying at once when the credentials themselves change")
+		w.putSecret(secretName, map[string]string{"tenantId": tenantID, "clientId": clientID, "clientSecret": "rotated"})
+		w.waitForReason("annotated", intunev1alpha1.ReasonCredentialsInvalid)
+	})
+
 	It("reports a missing Secret and recovers as soon as the Secret appears", func() {
 		id := newTokenID()
 		w := newWorld(validToken(id))
@@ -468,14 +548,21 @@ var _ = Describe("The API server", func() {
 		}, "spec.credentials.secretRef.name", "should match"),
 	)
 
-	It("rejects an interval that is not a duration", func() {
-		raw := []byte(`{"apiVersion":"intune.vpp-operator.io/v1alpha1","kind":"VppToken",
-			"metadata":{"generateName":"invalid-","namespace":"default"},
-			"spec":{"tokenId":"` + seedTokenID + `","syncInterval":"daily","credentials":{"secretRef":{"name":"app"}}}}`)
-		err := applyRaw(raw)
-		Expect(err).To(HaveOccurred())
-		Expect(err.Error()).To(And(ContainSubstring("spec.syncInterval"), ContainSubstring("should match")))
-	})
+	DescribeTable("rejects an interval that is not a duration it can hold",
+		func(interval string) {
+			raw := []byte(`{"apiVersion":"intune.vpp-operator.io/v1alpha1","kind":"VppToken",
+				"metadata":{"generateName":"invalid-","namespace":"default"},
+				"spec":{"tokenId":"` + seedTokenID + `","syncInterval":"` + interval + `",
+				"credentials":{"secretRef":{"name":"app"}}}}`)
+			err := applyRaw(raw)
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(And(ContainSubstring("spec.syncInterval"), ContainSubstring("should match")))
+			Expect(err.Error()).NotTo(ContainSubstring("type conversion error"))
+		},
+		Entry("a word", "daily"),
+		Entry("days, which Go durations lack", "1d"),
+		Entry("more hours than a duration holds", "2562048h"),
+	)
 })
 
 func mustJSON(v any) string {

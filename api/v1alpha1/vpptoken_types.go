@@ -30,13 +30,14 @@ type VppTokenSpec struct {
 	TokenID string `json:"tokenId"`
 
 	// SyncInterval is the time between two syncLicenses calls for this token,
-	// as a Go duration such as "12h" or "90m". The minimum is 15m.
+	// as a Go duration such as "12h" or "90m", each number at most five digits.
+	// The minimum is 15m.
 	// +optional
 	// +kubebuilder:default="12h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self) >= duration('15m')",message="must be at least 15m: Intune syncs each token with Apple about once a day and throttles writes per tenant"
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}([.][0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]{1,5}([.][0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$') || duration(self) >= duration('15m')",message="must be at least 15m: Intune syncs each token with Apple about once a day and throttles writes per tenant"
 	SyncInterval *metav1.Duration `json:"syncInterval,omitempty"`
 
 	// Credentials says how the operator signs in to the tenant that holds the token.

@@ -114,12 +114,14 @@ func (c *Client) SyncLicenses(ctx context.Context, t Target) (*SyncResult, error
 		return res, nil
 	}
 
-	tok, _, _, err = c.call(ctx, http.MethodGet, ep, t, bearer, "")
+	tok, _, getID, err := c.call(ctx, http.MethodGet, ep, t, bearer, "")
 	if err != nil {
 		return nil, fmt.Errorf("reading the token after syncLicenses: %w", err)
 	}
-	if tok == nil {
-		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no body", RequestID: requestID}
+	// Whatever else a GET leaves out, it must be about a vppToken: a 200 with
+	// an empty object or an error envelope in it is not a sync.
+	if tok == nil || tok.ID == "" {
+		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no vppToken", RequestID: getID}
 	}
 	res.Token, res.Fetched = tok, true
 	return res, nil

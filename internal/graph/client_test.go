@@ -157,6 +157,17 @@ var _ = Describe("Client", func() {
 			RetryAfter: time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 503, BeNumerically("~", time.Hour, 2*time.Second)),
 	)
 
+	It("does not take a 200 without a vppToken for a sync", func() {
+		sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: http.StatusOK, Body: `{}`})
+		sim.Inject(graphsim.Fault{Op: graphsim.OpGetVppToken, Status: http.StatusOK,
+			Body: `{"error":{"code":"InternalServerError","message":"oops"}}`})
+		_, err := c.SyncLicenses(context.Background(), t)
+		var ue *UnavailableError
+		Expect(errors.As(err, &ue)).To(BeTrue(), "got %v", err)
+		Expect(ue.Problem).To(ContainSubstring("returned no vppToken"))
+		Expect(ue.RequestID).NotTo(BeEmpty())
+	})
+
 	It("reports a token the tenant does not hold as 404", func() {
 		t.TokenID = "99999999-9999-4999-8999-999999999999"
 		_, err := c.SyncLicenses(context.Background(), t)
@@ -186,6 +197,9 @@ var _ = Describe("Client", func() {
 		Entry("a redirect", graphsim.Fault{Op: graphsim.OpSyncLicenses, Status: 307,
 			Body: " "}, "redirect"),
 		Entry("an identity platform outage", graphsim.Fault{Op: graphsim.OpToken, Status: 503}, "token endpoint answered 503"),
+		Entry("a failing OpenID discovery", graphsim.Fault{Op: graphsim.OpDiscovery, Status: 500}, "OpenID discovery answered 500"),
+		Entry("a token endpoint slower than the timeout", graphsim.Fault{Op: graphsim.OpToken, Delay: 5 * time.Second}, "timed out"),
+		Entry("a token endpoint dropping the connection", graphsim.Fault{Op: graphsim.OpToken, Reset: true}, "closed before a reply"),
 	)
 
 	It("sends no secret to Graph and a fresh client-request-id each time", func() {

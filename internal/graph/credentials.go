@@ -126,18 +126,15 @@ func summariseAuthError(authority string, err error, now time.Time) error {
 	host := hostOf(authority)
 	var failed *azidentity.AuthenticationFailedError
 	if !errors.As(err, &failed) || failed.RawResponse == nil {
-		return &UnavailableError{Host: host, Problem: transportProblem(err)}
+		return &UnavailableError{Host: host, Problem: identityProblem(err)}
 	}
 
 	resp := failed.RawResponse
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		if resp.StatusCode == http.StatusTooManyRequests {
-			return &AuthError{
-				StatusCode: resp.StatusCode,
-				RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now),
-			}
-		}
-		return &UnavailableError{Host: host, Problem: fmt.Sprintf("token endpoint answered %d", resp.StatusCode)}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return &AuthError{StatusCode: resp.StatusCode, RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now)}
+	case resp.StatusCode >= 500:
+		return &UnavailableError{Host: host, Problem: fmt.Sprintf("%s answered %d", identityEndpoint(resp), resp.StatusCode)}
 	}
 
 	ae := &AuthError{StatusCode: resp.StatusCode}
@@ -152,10 +149,11 @@ func summariseAuthError(authority string, err error, now time.Time) error {
 		CorrelationID string `json:"correlation_id"`
 	}
 	if json.Unmarshal(body, &reply) != nil {
-		return &UnavailableError{Host: host, Problem: fmt.Sprintf("token endpoint answered %d with a body that is not an OAuth error", resp.StatusCode)}
+		return &UnavailableError{Host: host, Problem: fmt.Sprintf("%s answered %d with a body that is not an OAuth error",
+			identityEndpoint(resp), resp.StatusCode)}
 	}
-	ae.ErrorCode = reply.Error
-	ae.CorrelationID = reply.CorrelationID
+	ae.ErrorCode = truncate(reply.Error, maxIdentifier)
+	ae.CorrelationID = truncate(reply.CorrelationID, maxIdentifier)
 	if len(reply.ErrorCodes) > 0 {
 		ae.AADSTS = reply.ErrorCodes[0]
 	} else {
@@ -189,14 +187,50 @@ func transportProblem(err error) string {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &uerr) && uerr.Timeout()):
 		return "request timed out"
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
-		return "the connection closed before a reply"
+		return problemClosed
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case uerr != nil:
 		return uerr.Err.Error()
 	default:
-		return "request failed before a reply arrived"
+		return problemUnknown
 	}
+}
+
+const (
+	problemClosed  = "the connection closed before a reply"
+	problemUnknown = "request failed before a reply arrived"
+)
+
+// identityProblem describes a sign-in that failed without an error reply. The
+// identity library does not always wrap the transport's error, so when the
+// error chain gives nothing, its text is matched for the common causes; the
+// text itself is never passed on.
+func identityProblem(err error) string {
+	if p := transportProblem(err); p != problemUnknown {
+		return p
+	}
+	text := err.Error()
+	switch {
+	case strings.Contains(text, "Client.Timeout") || strings.Contains(text, "deadline exceeded"):
+		return "request timed out"
+	case strings.Contains(text, "connection reset") || strings.Contains(text, "EOF"):
+		return problemClosed
+	case strings.Contains(text, "connection refused"):
+		return "connection refused"
+	case strings.Contains(text, "x509:") || strings.Contains(text, "tls:"):
+		return "the server's TLS certificate is not trusted"
+	default:
+		return "no usable reply from the identity platform"
+	}
+}
+
+// identityEndpoint names the identity platform endpoint a reply came from.
+func identityEndpoint(resp *http.Response) string {
+	if resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/openid-configuration") {
+		return "OpenID discovery"
+	}
+	return "token endpoint"
 }
 
 func hostOf(rawURL string) string {

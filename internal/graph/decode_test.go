@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -61,6 +63,12 @@ var _ = Describe("Decoding a vppToken reply", func() {
 			"lastSyncDateTime":"0001-01-01T00:00:00Z","lastModifiedDateTime":"2026-01-01T00:00:00Z"}`, true, true),
 	)
 
+	It("bounds string properties", func() {
+		tok, _, err := decodeVppToken([]byte(`{"id":"a","state":"` + strings.Repeat("s", 40000) + `"}`))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(len(tok.State)).To(BeNumerically("<=", maxProperty+len("…")))
+	})
+
 	It("reads Intune's zero time as never", func() {
 		tok, _, err := decodeVppToken([]byte(`{"id":"a","lastSyncDateTime":"0001-01-01T00:00:00Z"}`))
 		Expect(err).NotTo(HaveOccurred())
@@ -85,6 +93,8 @@ var _ = Describe("Decoding a vppToken reply", func() {
 		Entry("an array", `["s3cret"]`, "JSON type array"),
 		Entry("a number where a string belongs", `{"token":"s3cret","state":5}`, `"state" has JSON type number`),
 		Entry("a time that is not a time", `{"token":"s3cret","expirationDateTime":"next year"}`, "not a DateTimeOffset"),
+		Entry("a time past year 9999 in UTC", `{"token":"s3cret","expirationDateTime":"9999-12-31T23:59:59-14:00"}`,
+			"years 1 to 9999"),
 	)
 })
 
@@ -123,13 +133,22 @@ var _ = Describe("Graph error replies", func() {
 		Expect(e.Message).To(Equal("Bad Gateway"))
 	})
 
-	It("bounds a huge message", func() {
-		long := make([]byte, 5000)
-		for i := range long {
-			long[i] = 'a'
-		}
-		text, _ := intuneMessage(string(long))
-		Expect(len(text)).To(BeNumerically("<=", maxMessage+3))
+	It("bounds a huge message on a character boundary", func() {
+		text, _ := intuneMessage(strings.Repeat("a", maxMessage-1) + strings.Repeat("é", 100))
+		Expect(len(text)).To(BeNumerically("<=", maxMessage+len("…")))
+		Expect(utf8.ValidString(text)).To(BeTrue())
+		Expect(text).To(HaveSuffix("a…"))
+	})
+
+	It("bounds every identifier a reply carries", func() {
+		huge := strings.Repeat("x", 40000)
+		body := `{"error":{"code":"` + huge + `","message":"{\"ErrorCode\":\"` + huge + `\",\"Message\":\"m\"}",` +
+			`"innerError":{"request-id":"` + huge + `"}}}`
+		e := parseAPIError(reply(400), []byte(body), now)
+		Expect(len(e.Code)).To(BeNumerically("<=", maxIdentifier+len("…")))
+		Expect(len(e.InnerCode)).To(BeNumerically("<=", maxIdentifier+len("…")))
+		Expect(len(e.RequestID)).To(BeNumerically("<=", maxIdentifier+len("…")))
+		Expect(e.Message).To(Equal("m"))
 	})
 
 	DescribeTable("read Retry-After as seconds or an HTTP date",
@@ -142,6 +161,7 @@ var _ = Describe("Graph error replies", func() {
 		Entry("zero", "0", time.Duration(0)),
 		Entry("negative", "-5", time.Duration(0)),
 		Entry("absurdly large, clamped to a day", "99999999999999999", 24*time.Hour),
+		Entry("too large for an int64, clamped to a day", "99999999999999999999", 24*time.Hour),
 		Entry("an HTTP date", now.Add(90*time.Second).Format(http.TimeFormat), 90*time.Second),
 		Entry("an HTTP date in the past", now.Add(-time.Minute).Format(http.TimeFormat), time.Duration(0)),
 		Entry("garbage", "soon", time.Duration(0)),

@@ -115,7 +115,7 @@ func (e *UnavailableError) Error() string {
 func parseAPIError(resp *http.Response, body []byte, now time.Time) *APIError {
 	e := &APIError{
 		StatusCode: resp.StatusCode,
-		RequestID:  resp.Header.Get("request-id"),
+		RequestID:  truncate(resp.Header.Get("request-id"), maxIdentifier),
 		RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now),
 	}
 	var envelope struct {
@@ -131,16 +131,13 @@ func parseAPIError(resp *http.Response, body []byte, now time.Time) *APIError {
 		e.Message = http.StatusText(resp.StatusCode)
 		return e
 	}
-	e.Code = envelope.Error.Code
+	e.Code = truncate(envelope.Error.Code, maxIdentifier)
 	e.Message, e.InnerCode = intuneMessage(envelope.Error.Message)
 	if e.RequestID == "" {
-		e.RequestID = envelope.Error.InnerError.RequestID
+		e.RequestID = truncate(envelope.Error.InnerError.RequestID, maxIdentifier)
 	}
 	return e
 }
-
-// maxMessage bounds the human text kept from an error reply.
-const maxMessage = 300
 
 // intuneMessage unwraps the message of a Graph error. Intune puts a JSON
 // document there, {"_version": 3, "Message": "...", ...}, sometimes with another
@@ -176,11 +173,7 @@ func intuneMessage(msg string) (text, errorCode string) {
 	if i := strings.Index(msg, " - Operation ID"); i >= 0 {
 		msg = msg[:i]
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
-	if len(msg) > maxMessage {
-		msg = msg[:maxMessage] + "..."
-	}
-	return msg, errorCode
+	return truncate(strings.Join(strings.Fields(msg), " "), maxMessage), truncate(errorCode, maxIdentifier)
 }
 
 // RetryAfter reads a Retry-After header: delay-seconds or an HTTP date. It
@@ -190,16 +183,27 @@ func RetryAfter(value string, now time.Time) time.Duration {
 	if value == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		// Clamp before converting so a huge value cannot overflow.
+	if isDigits(value) {
+		// Clamp before converting so a huge value cannot overflow; one too
+		// large for an int64 is as good as infinite.
 		const maxSecs = int64(24 * time.Hour / time.Second)
-		return time.Duration(min(secs, maxSecs)) * time.Second
+		secs, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || secs > maxSecs {
+			secs = maxSecs
+		}
+		return time.Duration(secs) * time.Second
 	}
 	if at, err := http.ParseTime(value); err == nil && at.After(now) {
 		return at.Sub(now)
 	}
 	return 0
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

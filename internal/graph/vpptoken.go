@@ -53,13 +53,13 @@ func (w *wireVppToken) complete() bool {
 
 func (w *wireVppToken) vppToken() *VppToken {
 	return &VppToken{
-		ID:                      deref(w.ID),
-		OrganizationName:        deref(w.OrganizationName),
-		VppTokenAccountType:     deref(w.VppTokenAccountType),
-		AppleID:                 deref(w.AppleID),
-		State:                   deref(w.State),
-		LastSyncStatus:          deref(w.LastSyncStatus),
-		CountryOrRegion:         deref(w.CountryOrRegion),
+		ID:                      property(w.ID),
+		OrganizationName:        property(w.OrganizationName),
+		VppTokenAccountType:     property(w.VppTokenAccountType),
+		AppleID:                 property(w.AppleID),
+		State:                   property(w.State),
+		LastSyncStatus:          property(w.LastSyncStatus),
+		CountryOrRegion:         property(w.CountryOrRegion),
 		AutomaticallyUpdateApps: w.AutomaticallyUpdateApps,
 		ExpirationDateTime:      w.ExpirationDateTime.time(),
 		LastSyncDateTime:        w.LastSyncDateTime.time(),
@@ -67,11 +67,12 @@ func (w *wireVppToken) vppToken() *VppToken {
 	}
 }
 
-func deref(s *string) string {
+// property is a string property as the operator keeps it: bounded in length.
+func property(s *string) string {
 	if s == nil {
 		return ""
 	}
-	return *s
+	return truncate(*s, maxProperty)
 }
 
 // errMalformed marks a reply body that is not a vppToken.
@@ -129,7 +130,7 @@ type dateTimeOffset struct{ t time.Time }
 // Intune writes the zero DateTimeOffset for a time that has not happened yet.
 const neverYear = 1
 
-var errBadTime = errors.New("a time property is not a DateTimeOffset")
+var errBadTime = errors.New("a time property is not a DateTimeOffset in years 1 to 9999")
 
 func (d *dateTimeOffset) UnmarshalJSON(b []byte) error {
 	var s string
@@ -139,6 +140,11 @@ func (d *dateTimeOffset) UnmarshalJSON(b []byte) error {
 	t, err := parseDateTimeOffset(s)
 	if err != nil {
 		return err
+	}
+	// Kubernetes stores times as RFC 3339 in UTC, which has four-digit years:
+	// 9999-12-31T23:59:59-14:00 is a DateTimeOffset it cannot hold.
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return errBadTime
 	}
 	d.t = t
 	return nil
