@@ -23,6 +23,7 @@ import (
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/controllers"
 	"github.com/vpp-operator/vpp-operator/internal/graph"
+	"github.com/vpp-operator/vpp-operator/internal/pacing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,6 +38,9 @@ type config struct {
 	authorityHost           string
 	maxConcurrentReconciles int
 	graphTimeout            time.Duration
+	appWriteLimit           int
+	appWriteWindow          time.Duration
+	expiryWarning           time.Duration
 	zap                     zap.Options
 }
 
@@ -56,6 +60,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 		"How many VppTokens are synced at the same time.")
 	fs.DurationVar(&c.graphTimeout, "graph-request-timeout", graph.DefaultTimeout,
 		"Time limit of one request to Graph or the identity platform.")
+	fs.IntVar(&c.appWriteLimit, "app-write-limit", pacing.DefaultLimit,
+		"syncLicenses calls each app registration may make per --app-write-window in a tenant (Intune allows 100 per 20s).")
+	fs.DurationVar(&c.appWriteWindow, "app-write-window", pacing.DefaultWindow,
+		"The window of --app-write-limit.")
+	fs.DurationVar(&c.expiryWarning, "expiry-warning", controllers.DefaultExpiryWarning,
+		"How long before expiry a token counts as Expiring and gets a daily Warning event.")
 	c.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -77,6 +87,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 	}
 	if c.graphTimeout <= 0 {
 		return nil, errors.New("--graph-request-timeout must be positive")
+	}
+	if c.appWriteLimit < 1 || c.appWriteWindow <= 0 {
+		return nil, errors.New("--app-write-limit must be at least 1 and --app-write-window positive")
+	}
+	if c.expiryWarning < 0 {
+		return nil, errors.New("--expiry-warning must not be negative")
 	}
 	return c, nil
 }
@@ -116,10 +132,12 @@ func run(ctx context.Context, cfg *config) error {
 	}
 
 	reconciler := &controllers.VppTokenReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("vpp-operator"),
-		Clock:     clock.RealClock{},
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("vpp-operator"),
+		Clock:         clock.RealClock{},
+		Pacer:         pacing.New(cfg.appWriteLimit, cfg.appWriteWindow),
+		ExpiryWarning: cfg.expiryWarning,
 		Graph: graph.NewClient(graph.Options{
 			Hosts:     graph.Hosts{GraphEndpoint: cfg.graphEndpoint, AuthorityHost: cfg.authorityHost},
 			Timeout:   cfg.graphTimeout,

@@ -32,6 +32,9 @@ var _ = Describe("Manager flags", func() {
 		Expect(c.metricsAddr).To(Equal("0"))
 		Expect(c.probeAddr).To(Equal(":8081"))
 		Expect(c.leaderElect).To(BeFalse())
+		Expect(c.appWriteLimit).To(Equal(100))
+		Expect(c.appWriteWindow).To(Equal(20 * time.Second))
+		Expect(c.expiryWarning).To(Equal(30 * 24 * time.Hour))
 	})
 
 	It("normalise host overrides", func() {
@@ -51,5 +54,7 @@ var _ = Describe("Manager flags", func() {
 		Entry("no workers", []string{"--max-concurrent-reconciles=0"}, "--max-concurrent-reconciles"),
 		Entry("no time limit", []string{"--graph-request-timeout=0s"}, "--graph-request-timeout"),
 		Entry("an unknown flag", []string{"--graph-url=https://x"}, "graph-url"),
+		Entry("no writes", []string{"--app-write-limit=0"}, "--app-write-limit"),
+		Entry("a negative warning window", []string{"--expiry-warning=-1h"}, "--expiry-warning"),
 	)
 })

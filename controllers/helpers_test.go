@@ -35,6 +35,7 @@ import (
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/internal/graph"
 	"github.com/vpp-operator/vpp-operator/internal/graphsim"
+	"github.com/vpp-operator/vpp-operator/internal/pacing"
 )
 
 // Planted values: the specs check that none of them leaves the operator.
@@ -48,6 +49,11 @@ const (
 
 	seedTokenID = "276433d2-33d2-2764-d233-6427d2336427"
 	secretName  = "intune-app"
+
+	// A second tenant, for specs about tenants not holding each other up.
+	otherTenantID   = "e3a9c6d2-1b4f-4a87-9d05-8c2e7f6b1a93"
+	otherSecret     = "planted-other-secret~Mm4.kR6"
+	otherSecretName = "other-tenant-app"
 )
 
 // seedToken is the example reply of the syncLicenses documentation page, as
@@ -96,20 +102,41 @@ func newTokenID() string {
 
 var tokenCounter atomic.Int64
 
-// world is one spec's set-up: a namespace with a credentials Secret, graphsim
-// serving one tenant, and a manager running the reconciler on a fake clock.
+// world is one spec's set-up: a namespace with credentials Secrets, graphsim
+// serving two tenants, and a manager running the reconciler on a fake clock.
 type world struct {
 	ns    string
 	sim   *graphsim.Server
 	clock *clocktesting.FakeClock
 	logs  *syncBuffer
+	opts  worldOptions
 
 	stopManager func()
 }
 
-// newWorld starts graphsim with the tokens, creates the namespace and Secret,
-// and starts a manager. Everything stops when the spec ends.
+// worldOptions vary a world.
+type worldOptions struct {
+	// tokens are served in the main tenant, otherTokens in the other one,
+	// whose app's credentials are in otherSecretName.
+	tokens, otherTokens []graphsim.VppToken
+	throttle            *graphsim.Throttle
+	pacer               *pacing.Pacer
+	jitter              float64
+	expiryWarning       time.Duration
+	// noManager leaves starting managers to the spec.
+	noManager bool
+}
+
+// newWorld starts graphsim with the tokens in the main tenant, creates the
+// namespace and Secrets, and starts a manager. Everything stops when the spec
+// ends, and the spec fails if the operator called anything but the documented
+// endpoints (revokeLicenses, say).
 func newWorld(tokens ...graphsim.VppToken) *world {
+	GinkgoHelper()
+	return newWorldWith(worldOptions{tokens: tokens})
+}
+
+func newWorldWith(opts worldOptions) *world {
 	GinkgoHelper()
 	sim, err := graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{
 		ID: tenantID,
@@ -117,30 +144,59 @@ func newWorld(tokens ...graphsim.VppToken) *world {
 			{ClientID: clientID, ClientSecret: clientSecret},
 			{ClientID: deniedClientID, ClientSecret: deniedSecret, Denied: true},
 		},
-		VppTokens: tokens,
-	}}}, graphsim.Options{})
+		VppTokens: opts.tokens,
+	}, {
+		ID:        otherTenantID,
+		Apps:      []graphsim.App{{ClientID: clientID, ClientSecret: otherSecret}},
+		VppTokens: opts.otherTokens,
+	}}}, graphsim.Options{Throttle: opts.throttle})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(sim.Close)
 
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vpp-"}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 
-	w := &world{ns: ns.Name, sim: sim, clock: clocktesting.NewFakeClock(time.Now()), logs: &syncBuffer{}}
+	w := &world{ns: ns.Name, sim: sim, clock: clocktesting.NewFakeClock(time.Now()), logs: &syncBuffer{}, opts: opts}
 	w.putSecret(secretName, map[string]string{
 		"tenantId": tenantID, "clientId": clientID, "clientSecret": clientSecret,
 	})
-	w.startManager()
-	DeferCleanup(func() { w.stopManager() })
+	w.putSecret(otherSecretName, map[string]string{
+		"tenantId": otherTenantID, "clientId": clientID, "clientSecret": otherSecret,
+	})
+	DeferCleanup(func() {
+		Expect(w.sim.Count(graphsim.OpUnknown, "")).To(BeZero(), "only documented endpoints are called")
+	})
+	if !opts.noManager {
+		w.startManager()
+		DeferCleanup(func() { w.stopManager() })
+	}
 	return w
 }
 
-// startManager runs a manager with the reconciler, logging at the highest
-// verbosity into w.logs.
+// managerOptions vary a manager.
+type managerOptions struct {
+	// name goes into the Graph client's User-Agent, so graphsim's log tells
+	// managers apart.
+	name string
+	// leaderElection makes the manager compete for a Lease in the namespace,
+	// with lease times short enough for a spec.
+	leaderElection bool
+}
+
+// startManager runs the world's manager, logging into w.logs.
 func (w *world) startManager() {
 	GinkgoHelper()
-	logger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, w.logs)), zap.UseDevMode(true),
-		zap.Level(zapcore.Level(-10)))
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	w.stopManager = w.runManager(managerOptions{name: "manager"}, w.logs)
+}
+
+// runManager runs a manager with the reconciler, logging at the highest
+// verbosity into logs, and returns what stops it. Stopping a leader does not
+// release its Lease, as when its process is killed.
+func (w *world) runManager(mo managerOptions, logs *syncBuffer) (stop func()) {
+	GinkgoHelper()
+	logger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, logs)), zap.UseDevMode(true),
+		zap.Level(zapcore.Level(-10))).WithName(mo.name)
+	opts := ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -148,20 +204,33 @@ func (w *world) startManager() {
 		// Specs run one after another against one API server; each manager
 		// sees only its own spec's namespace.
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{w.ns: {}}},
-	})
+	}
+	if mo.leaderElection {
+		opts.LeaderElection = true
+		opts.LeaderElectionID = "vpp-operator-test"
+		opts.LeaderElectionNamespace = w.ns
+		opts.LeaseDuration = ptr.To(4 * time.Second)
+		opts.RenewDeadline = ptr.To(3 * time.Second)
+		opts.RetryPeriod = ptr.To(500 * time.Millisecond)
+	}
+	mgr, err := ctrl.NewManager(restConfig, opts)
 	Expect(err).NotTo(HaveOccurred())
 
 	r := &VppTokenReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("vpp-operator"),
-		Clock:     w.clock,
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("vpp-operator"),
+		Clock:         w.clock,
+		Pacer:         w.opts.pacer,
+		Jitter:        func() float64 { return w.opts.jitter },
+		ExpiryWarning: w.opts.expiryWarning,
 		Graph: graph.NewClient(graph.Options{
 			Hosts: graph.Hosts{GraphEndpoint: w.sim.URL, AuthorityHost: w.sim.URL},
 			Transport: &http.Transport{
 				TLSClientConfig: &tls.Config{RootCAs: w.sim.CertPool(), MinVersion: tls.VersionTLS12},
 			},
-			Timeout: 5 * time.Second,
+			Timeout:   5 * time.Second,
+			UserAgent: mo.name,
 		}),
 	}
 	mgrCtx, cancel := context.WithCancel(context.Background())
@@ -176,9 +245,12 @@ func (w *world) startManager() {
 		defer close(done)
 		Expect(mgr.Start(mgrCtx)).To(Succeed())
 	}()
-	w.stopManager = func() {
-		cancel()
-		Eventually(done, 30*time.Second).Should(BeClosed())
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			Eventually(done, 30*time.Second).Should(BeClosed())
+		})
 	}
 }
 

@@ -12,57 +12,109 @@ import (
 	"github.com/vpp-operator/vpp-operator/internal/schedule"
 )
 
-// markSynced records a successful sync: Graph's view of the token, the next
-// sync one interval on, and Ready from the token's state.
-func markSynced(tok *intunev1alpha1.VppToken, res *graph.SyncResult, now time.Time) {
+// markSynced records a finished sync: the next one an interval (plus spread)
+// after the attempt that started it, and Ready from the token's state. fresh
+// says the sync finished within the syncLicenses call; otherwise a poll found
+// it finished, and the attempt time stays that of the call.
+func markSynced(tok *intunev1alpha1.VppToken, fresh bool, requestID string, now time.Time, jitter float64) {
 	s := &tok.Status
-	copyGraphFields(s, res.Token)
-	at := metav1.NewTime(now)
+	if fresh || s.LastSyncAttemptTime == nil {
+		s.LastSyncAttemptTime = ptrTime(now)
+	}
 	s.ObservedGeneration = tok.Generation
-	s.LastSyncAttemptTime = &at
-	s.LastSuccessfulSyncTime = &at
-	s.NextSyncTime = ptrTime(now.Add(syncInterval(tok)))
+	s.LastSuccessfulSyncTime = ptrTime(now)
+	s.NextSyncTime = ptrTime(s.LastSyncAttemptTime.Add(schedule.NextSync(syncInterval(tok), jitter)))
 	s.ConsecutiveFailures = 0
+	s.SyncPolls = 0
 
 	synced := "Licences synced with Apple."
-	if res.RequestID != "" {
-		synced = fmt.Sprintf("Licences synced with Apple (request-id %s).", res.RequestID)
+	if requestID != "" {
+		synced = fmt.Sprintf("Licences synced with Apple (request-id %s).", requestID)
 	}
-	setCondition(tok, intunev1alpha1.ConditionSynced, true, intunev1alpha1.ReasonSynced, synced, now)
+	setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionTrue, intunev1alpha1.ReasonSynced, synced, now)
 
 	valid, reason, msg := tokenState(s.State)
+	ready := metav1.ConditionFalse
 	if valid {
-		msg = synced
+		ready, msg = metav1.ConditionTrue, synced
 		if s.ExpirationDateTime != nil {
 			msg = fmt.Sprintf("Licences synced; the token is valid until %s.",
 				s.ExpirationDateTime.UTC().Format(time.DateOnly))
 		}
 	}
-	setCondition(tok, intunev1alpha1.ConditionReady, valid, reason, msg, now)
+	setCondition(tok, intunev1alpha1.ConditionReady, ready, reason, msg, now)
+}
+
+// markInProgress records that Intune is still syncing, and when to look again.
+// fresh says the syncLicenses call has just started it; polls counts the
+// looks so far. A Ready token stays Ready meanwhile.
+func markInProgress(tok *intunev1alpha1.VppToken, fresh bool, polls int32, requestID string, now time.Time) {
+	s := &tok.Status
+	if fresh || s.LastSyncAttemptTime == nil {
+		s.LastSyncAttemptTime = ptrTime(now)
+	}
+	s.ObservedGeneration = tok.Generation
+	s.SyncPolls = polls
+	next := now.Add(schedule.PollDelay(polls))
+	s.NextSyncTime = ptrTime(next)
+
+	msg := fmt.Sprintf("Intune is syncing with Apple; the operator checks again at %s (check %d of %d).",
+		next.UTC().Format(time.TimeOnly), polls+1, schedule.MaxPolls)
+	if requestID != "" {
+		msg = fmt.Sprintf("%s (request-id %s)", msg, requestID)
+	}
+	setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionUnknown, intunev1alpha1.ReasonSyncInProgress, msg, now)
+	if !meta.IsStatusConditionTrue(s.Conditions, intunev1alpha1.ConditionReady) {
+		setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionUnknown, intunev1alpha1.ReasonSyncInProgress,
+			"Waiting for Intune to finish syncing with Apple.", now)
+	}
 }
 
 // markFailed records a failed attempt and schedules the retry by the backoff
 // policy. Graph's last known view of the token stays as it was.
-func markFailed(tok *intunev1alpha1.VppToken, f failure, now time.Time) {
+func markFailed(tok *intunev1alpha1.VppToken, f failure, now time.Time, jitter float64) {
 	s := &tok.Status
-	at := metav1.NewTime(now)
 	s.ObservedGeneration = tok.Generation
-	s.LastSyncAttemptTime = &at
-	s.LastFailureTime = &at
+	s.LastSyncAttemptTime = ptrTime(now)
+	s.LastFailureTime = ptrTime(now)
 	s.ConsecutiveFailures++
-	s.NextSyncTime = ptrTime(now.Add(schedule.Backoff(s.ConsecutiveFailures, f.RetryAfter)))
+	s.SyncPolls = 0
+	s.NextSyncTime = ptrTime(now.Add(schedule.Backoff(s.ConsecutiveFailures, f.RetryAfter, jitter)))
 
 	msg := f.message()
-	setCondition(tok, intunev1alpha1.ConditionSynced, false, f.Reason, msg, now)
-	setCondition(tok, intunev1alpha1.ConditionReady, false, f.Reason, msg, now)
+	setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionFalse, f.Reason, msg, now)
+	setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionFalse, f.Reason, msg, now)
 }
 
 // markSuspended records that the token is suspended; no sync is planned.
 func markSuspended(tok *intunev1alpha1.VppToken, now time.Time) {
 	tok.Status.ObservedGeneration = tok.Generation
 	tok.Status.NextSyncTime = nil
-	setCondition(tok, intunev1alpha1.ConditionReady, false, intunev1alpha1.ReasonSuspended,
+	setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionFalse, intunev1alpha1.ReasonSuspended,
 		"spec.suspend is true: the operator makes no Graph calls for this token.", now)
+}
+
+// markExpiry sets the Expiring condition, counting days as the schedule does.
+func markExpiry(tok *intunev1alpha1.VppToken, e schedule.Expiry, now time.Time) {
+	on := tok.Status.ExpirationDateTime.UTC().Format(time.DateOnly)
+	days := func(n int) string {
+		if n == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", n)
+	}
+	const renew = "download a new token from Apple Business Manager (or Apple School Manager) and upload it to Intune."
+	switch {
+	case !e.Expiring:
+		setCondition(tok, intunev1alpha1.ConditionExpiring, metav1.ConditionFalse, intunev1alpha1.ReasonNotExpiring,
+			fmt.Sprintf("The token expires in %s, on %s.", days(e.DaysLeft), on), now)
+	case e.DaysLeft < 0:
+		setCondition(tok, intunev1alpha1.ConditionExpiring, metav1.ConditionTrue, intunev1alpha1.ReasonExpired,
+			fmt.Sprintf("The token expired %s ago, on %s: %s", days(-e.DaysLeft), on, renew), now)
+	default:
+		setCondition(tok, intunev1alpha1.ConditionExpiring, metav1.ConditionTrue, intunev1alpha1.ReasonExpiresSoon,
+			fmt.Sprintf("The token expires in %s, on %s: %s", days(e.DaysLeft), on, renew), now)
+	}
 }
 
 func copyGraphFields(s *intunev1alpha1.VppTokenStatus, t *graph.VppToken) {
@@ -78,11 +130,8 @@ func copyGraphFields(s *intunev1alpha1.VppTokenStatus, t *graph.VppToken) {
 	s.LastModifiedDateTime = metaTime(t.LastModifiedDateTime)
 }
 
-func setCondition(tok *intunev1alpha1.VppToken, typ string, ok bool, reason, msg string, now time.Time) {
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
+func setCondition(tok *intunev1alpha1.VppToken, typ string, status metav1.ConditionStatus, reason, msg string,
+	now time.Time) {
 	meta.SetStatusCondition(&tok.Status.Conditions, metav1.Condition{
 		Type:               typ,
 		Status:             status,

@@ -5,6 +5,8 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -26,12 +28,14 @@ import (
 
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/internal/graph"
+	"github.com/vpp-operator/vpp-operator/internal/pacing"
 	"github.com/vpp-operator/vpp-operator/internal/schedule"
 )
 
-// LicenseSyncer is the Graph call the reconciler makes; *graph.Client is one.
+// LicenseSyncer is the Graph calls the reconciler makes; *graph.Client is one.
 type LicenseSyncer interface {
 	SyncLicenses(ctx context.Context, t graph.Target) (*graph.SyncResult, error)
+	GetVppToken(ctx context.Context, t graph.Target) (*graph.SyncResult, error)
 }
 
 // VppTokenReconciler syncs each VppToken's licences on its schedule.
@@ -46,7 +50,17 @@ type VppTokenReconciler struct {
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Graph     LicenseSyncer
-	Clock     clock.PassiveClock
+	// Clock drives every schedule decision.
+	Clock clock.PassiveClock
+	// Pacer spaces out syncLicenses calls per app; nil means no pacing. It
+	// runs on real time, as Graph's throttling does.
+	Pacer *pacing.Pacer
+	// Jitter returns a number in [0, 1) for the schedule's random spread;
+	// nil means math/rand.
+	Jitter func() float64
+	// ExpiryWarning is how long before expiry a token counts as Expiring;
+	// zero means DefaultExpiryWarning.
+	ExpiryWarning time.Duration
 
 	// usedCredentials remembers, per token, a fingerprint of the credentials
 	// its last attempt used, so that a Secret whose metadata alone changed
@@ -54,6 +68,9 @@ type VppTokenReconciler struct {
 	// It lives in memory only: after a restart a changed Secret counts as new.
 	usedCredentials sync.Map
 }
+
+// DefaultExpiryWarning is the warning window monitoring tools in the field use.
+const DefaultExpiryWarning = 30 * 24 * time.Hour
 
 // secretRefIndex indexes VppTokens by the name of their credentials Secret.
 const secretRefIndex = ".spec.credentials.secretRef.name"
@@ -89,66 +106,130 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	decision := schedule.Due(now, state)
-	if !decision.Due {
+	if decision.Action == schedule.Wait {
 		logger.V(1).Info("sync not due", "wait", decision.Wait.String())
-		return ctrl.Result{RequeueAfter: decision.Wait}, nil
+		// Expiry warnings repeat daily, even for tokens synced less often.
+		wait := min(decision.Wait, r.checkExpiry(&tok, now))
+		return ctrl.Result{RequeueAfter: wait}, r.commit(ctx, orig, &tok)
 	}
-	logger.V(1).Info("syncing", "why", decision.Why)
+	logger.V(1).Info("due", "why", decision.Why)
 
-	if err := r.sync(ctx, &tok, now); err != nil {
-		return ctrl.Result{}, err
+	paced, err := r.act(ctx, &tok, decision.Action, now)
+	if err != nil || paced > 0 {
+		return ctrl.Result{RequeueAfter: paced}, err
 	}
+	expiryWait := r.checkExpiry(&tok, now)
 	err = r.commit(ctx, orig, &tok)
 	if apierrors.IsInvalid(err) {
 		// Returning the error would retry at once, and call Graph again each
 		// time; recording the refusal as a failure keeps the backoff.
 		tok = *orig.DeepCopy()
-		markFailed(&tok, rejectedStatus(err), now)
+		markFailed(&tok, rejectedStatus(err), now, r.jitter())
 		err = r.commit(ctx, orig, &tok)
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: tok.Status.NextSyncTime.Sub(now)}, nil
+	return ctrl.Result{RequeueAfter: min(tok.Status.NextSyncTime.Sub(now), expiryWait)}, nil
 }
 
-// sync makes one sync attempt and records its outcome in tok's status. It
-// returns only Kubernetes API errors; Graph failures land in the status.
-func (r *VppTokenReconciler) sync(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) error {
+// act syncs or polls the token and records the outcome in its status. It
+// returns only Kubernetes API errors, Graph failures land in the status, and a
+// positive wait when the app's write pace holds the sync back; then the status
+// is left as it was.
+func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppToken, action schedule.Action,
+	now time.Time) (paced time.Duration, err error) {
 	creds, err := r.loadCredentials(ctx, tok)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	tok.Status.SecretResourceVersion = creds.resourceVersion
-	r.usedCredentials.Store(client.ObjectKeyFromObject(tok), creds.fingerprint())
-	if creds.problem != nil {
-		markFailed(tok, *creds.problem, now)
-		return nil
+	target := graph.Target{Cloud: string(tok.Spec.Cloud), TokenID: tok.Spec.TokenID, App: creds.app}
+	if creds.problem == nil && action == schedule.Sync && r.Pacer != nil {
+		key := pacing.Key(target.Cloud, creds.app.TenantID, creds.app.ClientID)
+		if d := r.Pacer.Take(key, time.Now()); d > 0 {
+			log.FromContext(ctx).V(1).Info("paced", "tenant", creds.app.TenantID, "wait", d.String())
+			return d, nil
+		}
 	}
 
-	res, err := r.Graph.SyncLicenses(ctx, graph.Target{
-		Cloud:   string(tok.Spec.Cloud),
-		TokenID: tok.Spec.TokenID,
-		App:     creds.app,
-	})
+	tok.Status.SecretResourceVersion = creds.resourceVersion
+	r.usedCredentials.Store(client.ObjectKeyFromObject(tok), creds.fingerprint())
+	if action == schedule.Sync {
+		tok.Status.LastHandledSyncRequest = tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation]
+	}
+	if creds.problem != nil {
+		markFailed(tok, *creds.problem, now, r.jitter())
+		return 0, nil
+	}
+
+	var res *graph.SyncResult
+	if action == schedule.Poll {
+		res, err = r.Graph.GetVppToken(ctx, target)
+	} else {
+		res, err = r.Graph.SyncLicenses(ctx, target)
+	}
 	if err != nil {
 		f := classify(err, tok.Spec.TokenID)
 		log.FromContext(ctx).V(1).Info("sync failed", "reason", f.Reason, "requestId", f.RequestID,
 			"tenant", creds.app.TenantID, "error", err.Error())
-		markFailed(tok, f, now)
-		return nil
+		markFailed(tok, f, now, r.jitter())
+		return 0, nil
 	}
-	if res.Token.LastSyncStatus == "failed" {
-		// The call worked but Intune's sync with Apple did not: show what
-		// Graph said, and retry like any other failure.
-		copyGraphFields(&tok.Status, res.Token)
+	r.recordResult(tok, action, res, now)
+	return 0, nil
+}
+
+// recordResult records what Graph said after a successful call, by Intune's
+// lastSyncStatus: a sync still running is polled, a failed one backs off.
+func (r *VppTokenReconciler) recordResult(tok *intunev1alpha1.VppToken, action schedule.Action,
+	res *graph.SyncResult, now time.Time) {
+	copyGraphFields(&tok.Status, res.Token)
+	switch res.Token.LastSyncStatus {
+	case "inProgress":
+		polls := int32(0)
+		if action == schedule.Poll {
+			polls = tok.Status.SyncPolls + 1
+		}
+		if polls >= schedule.MaxPolls {
+			markFailed(tok, failure{Reason: intunev1alpha1.ReasonSyncFailed, RequestID: res.RequestID,
+				Message: fmt.Sprintf("Intune was still syncing with Apple after %d checks; the operator "+
+					"syncs again with backoff.", polls)}, now, r.jitter())
+			return
+		}
+		markInProgress(tok, action == schedule.Sync, polls, res.RequestID, now)
+	case "failed":
 		markFailed(tok, failure{Reason: intunev1alpha1.ReasonSyncFailed, RequestID: res.RequestID,
 			Message: "Intune reports that its sync with Apple failed; the operator retries with backoff. " +
-				"If it persists, check the token in Intune."}, now)
-		return nil
+				"If it persists, check the token in Intune."}, now, r.jitter())
+	default:
+		markSynced(tok, action == schedule.Sync, res.RequestID, now, r.jitter())
 	}
-	markSynced(tok, res, now)
-	return nil
+}
+
+// checkExpiry sets the Expiring condition and, once a day, marks a warning
+// for reportOutcome to record. It returns how long until the next warning.
+func (r *VppTokenReconciler) checkExpiry(tok *intunev1alpha1.VppToken, now time.Time) time.Duration {
+	exp := tok.Status.ExpirationDateTime
+	if exp == nil {
+		return schedule.ExpiryWarningEvery
+	}
+	window := r.ExpiryWarning
+	if window == 0 {
+		window = DefaultExpiryWarning
+	}
+	e := schedule.CheckExpiry(now, exp.Time, window, timeOf(tok.Status.LastExpiryWarningTime))
+	markExpiry(tok, e, now)
+	if e.Warn {
+		tok.Status.LastExpiryWarningTime = ptrTime(now)
+	}
+	return schedule.ExpiryWarningEvery
+}
+
+func (r *VppTokenReconciler) jitter() float64 {
+	if r.Jitter == nil {
+		return rand.Float64()
+	}
+	return r.Jitter()
 }
 
 // scheduleState is the part of a token the schedule decides on. For a failing
@@ -163,7 +244,10 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 		Interval:           syncInterval(tok),
 		LastAttempt:        timeOf(s.LastSyncAttemptTime),
 		NextSync:           timeOf(s.NextSyncTime),
-		Failing:            synced != nil && synced.Status != metav1.ConditionTrue,
+		Failing:            synced != nil && synced.Status == metav1.ConditionFalse,
+		InProgress:         synced != nil && synced.Reason == intunev1alpha1.ReasonSyncInProgress,
+		SyncRequested: tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation] != "" &&
+			tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation] != s.LastHandledSyncRequest,
 	}
 	if !state.Failing {
 		return state, nil
@@ -218,8 +302,15 @@ func (r *VppTokenReconciler) commit(ctx context.Context, orig, tok *intunev1alph
 	return nil
 }
 
-// reportOutcome logs and records an event when the Ready outcome changed.
+// reportOutcome logs and records an event when the Ready outcome changed, and
+// the daily Warning event of a token near or past its expiry.
 func (r *VppTokenReconciler) reportOutcome(ctx context.Context, orig, tok *intunev1alpha1.VppToken) {
+	if w := tok.Status.LastExpiryWarningTime; w != nil && !w.Equal(orig.Status.LastExpiryWarningTime) {
+		if c := meta.FindStatusCondition(tok.Status.Conditions, intunev1alpha1.ConditionExpiring); c != nil {
+			r.Recorder.Eventf(tok, nil, corev1.EventTypeWarning, c.Reason, eventAction, "%s", c.Message)
+		}
+	}
+
 	before := meta.FindStatusCondition(orig.Status.Conditions, intunev1alpha1.ConditionReady)
 	after := meta.FindStatusCondition(tok.Status.Conditions, intunev1alpha1.ConditionReady)
 	if after == nil || (before != nil && before.Status == after.Status && before.Reason == after.Reason) {

@@ -72,7 +72,8 @@ var _ = Describe("Syncing a VppToken", func() {
 		Expect(w.sim.Count(graphsim.OpSyncLicenses, seedTokenID)).To(Equal(1))
 		Expect(w.sim.Count(graphsim.OpGetVppToken, seedTokenID)).To(Equal(0), "a complete wrapped reply needs no GET")
 		Consistently(modifications, quiet).Should(Equal(1))
-		Expect(w.events("seed")).To(ConsistOf(HavePrefix("Warning TokenStateUnknown:")))
+		Eventually(func() []string { return w.events("seed") }).Should(ConsistOf(
+			HavePrefix("Warning TokenStateUnknown:"), HavePrefix("Warning Expired: The token expired")))
 	})
 
 	DescribeTable("accepts every reply shape Graph sends, reading the token when the reply lacks it",
@@ -497,7 +498,7 @@ var _ = Describe("Secrets", func() {
 		emitted.WriteString(undumpHex(w.logs.String()))
 
 		Expect(emitted.String()).To(ContainSubstring("AADSTS7000215"), "the scan covers the failures")
-		for _, secret := range []string{appleToken, clientSecret, deniedSecret} {
+		for _, secret := range []string{appleToken, clientSecret, deniedSecret, otherSecret} {
 			Expect(emitted.String()).NotTo(ContainSubstring(secret))
 			Expect(emitted.String()).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(secret))))
 		}

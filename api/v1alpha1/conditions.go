@@ -5,9 +5,17 @@ const (
 	// ConditionReady is True when the last sync succeeded and Graph reports the
 	// token as valid.
 	ConditionReady = "Ready"
-	// ConditionSynced is True when the last syncLicenses call succeeded.
+	// ConditionSynced is True when the last sync succeeded, Unknown while
+	// Intune is still syncing.
 	ConditionSynced = "Synced"
+	// ConditionExpiring is True when the token expires within the operator's
+	// warning window, or has expired.
+	ConditionExpiring = "Expiring"
 )
+
+// SyncRequestedAtAnnotation asks for a sync: setting it to any new value, such
+// as the current time, makes the operator sync the token once.
+const SyncRequestedAtAnnotation = "intune.vpp-operator.io/sync-requested-at"
 
 // Condition reasons. They are part of the API: alerts and scripts switch on them.
 const (
@@ -29,8 +37,11 @@ const (
 	// ReasonGraphUnavailable: Graph or the identity platform failed (5xx), timed
 	// out, could not be reached, or sent a reply that is not a vppToken.
 	ReasonGraphUnavailable = "GraphUnavailable"
-	// ReasonSyncFailed: Graph answered, but reports that Intune's sync with Apple failed.
+	// ReasonSyncFailed: Graph answered, but reports that Intune's sync with
+	// Apple failed, or it did not finish in time.
 	ReasonSyncFailed = "SyncFailed"
+	// ReasonSyncInProgress: Intune accepted the sync and is still running it.
+	ReasonSyncInProgress = "SyncInProgress"
 	// ReasonTokenExpired: Graph reports the token as expired.
 	ReasonTokenExpired = "TokenExpired"
 	// ReasonTokenInvalid: Graph reports the token as invalid.
@@ -43,4 +54,14 @@ const (
 	ReasonTokenStateUnknown = "TokenStateUnknown"
 	// ReasonSuspended: spec.suspend is true, so the operator makes no Graph calls.
 	ReasonSuspended = "Suspended"
+)
+
+// Reasons of the Expiring condition.
+const (
+	// ReasonExpiresSoon: the token expires within the warning window.
+	ReasonExpiresSoon = "ExpiresSoon"
+	// ReasonExpired: the token's expirationDateTime has passed.
+	ReasonExpired = "Expired"
+	// ReasonNotExpiring: the token's expiry is beyond the warning window.
+	ReasonNotExpiring = "NotExpiring"
 )

@@ -145,13 +145,28 @@ type VppTokenStatus struct {
 	// +optional
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
 
+	// SyncPolls counts the reads of a sync that Intune reported inProgress.
+	// +optional
+	SyncPolls int32 `json:"syncPolls,omitempty"`
+
+	// LastHandledSyncRequest is the value of the sync-requested-at annotation
+	// that the operator last acted on.
+	// +optional
+	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
+
+	// LastExpiryWarningTime is when the operator last recorded a Warning event
+	// about the token's expiry.
+	// +optional
+	LastExpiryWarningTime *metav1.Time `json:"lastExpiryWarningTime,omitempty"`
+
 	// SecretResourceVersion is the resourceVersion of the credentials Secret at the
 	// last sync attempt. A failing token whose Secret changes is retried at once.
 	// +optional
 	SecretResourceVersion string `json:"secretResourceVersion,omitempty"`
 
-	// Conditions are Ready (the token synced and is valid) and Synced (the last
-	// syncLicenses call succeeded).
+	// Conditions are Ready (the token synced and is valid), Synced (the last
+	// sync succeeded) and Expiring (the token expires within the warning
+	// window, or has expired).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -156,6 +156,10 @@ func (in *VppTokenStatus) DeepCopyInto(out *VppTokenStatus) {
 		in, out := &in.LastFailureTime, &out.LastFailureTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastExpiryWarningTime != nil {
+		in, out := &in.LastExpiryWarningTime, &out.LastExpiryWarningTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

@@ -114,17 +114,35 @@ func (c *Client) SyncLicenses(ctx context.Context, t Target) (*SyncResult, error
 		return res, nil
 	}
 
-	tok, _, getID, err := c.call(ctx, http.MethodGet, ep, t, bearer, "")
+	got, err := c.GetVppToken(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("reading the token after syncLicenses: %w", err)
 	}
-	// Whatever else a GET leaves out, it must be about a vppToken: a 200 with
-	// an empty object or an error envelope in it is not a sync.
-	if tok == nil || tok.ID == "" {
-		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no vppToken", RequestID: getID}
-	}
-	res.Token, res.Fetched = tok, true
+	res.Token, res.Fetched = got.Token, true
 	return res, nil
+}
+
+// GetVppToken reads the token, GET .../vppTokens/{id}: how the operator
+// follows a sync that Intune is still running.
+func (c *Client) GetVppToken(ctx context.Context, t Target) (*SyncResult, error) {
+	ep, err := c.hosts.Resolve(t.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	bearer, err := c.creds.accessToken(ctx, ep, t.App)
+	if err != nil {
+		return nil, err
+	}
+	tok, _, requestID, err := c.call(ctx, http.MethodGet, ep, t, bearer, "")
+	if err != nil {
+		return nil, err
+	}
+	// Whatever else a GET leaves out, it must be about a vppToken: a 200 with
+	// an empty object or an error envelope in it is not one.
+	if tok == nil || tok.ID == "" {
+		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no vppToken", RequestID: requestID}
+	}
+	return &SyncResult{Token: tok, RequestID: requestID, Fetched: true}, nil
 }
 
 // call makes one Graph request on the token and decodes the reply.

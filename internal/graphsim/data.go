@@ -48,6 +48,16 @@ type VppToken struct {
 	Properties map[string]any `json:"properties"`
 	// ReplyShape is how syncLicenses answers; empty means ShapeBare.
 	ReplyShape string `json:"replyShape,omitempty"`
+	// SyncPolls is how many GETs after a syncLicenses still find the sync
+	// inProgress, as Intune's sync with Apple runs asynchronously; zero
+	// finishes it within the call.
+	SyncPolls int `json:"syncPolls,omitempty"`
+	// SyncResult is the lastSyncStatus a sync ends in: "completed" (the
+	// default) or "failed".
+	SyncResult string `json:"syncResult,omitempty"`
+
+	// pendingPolls counts down the GETs of a sync in progress.
+	pendingPolls int
 }
 
 // store is the mutable copy of Data that requests read and change.

@@ -49,6 +49,7 @@ type Request struct {
 	Status   int
 	// RequestID is the request-id Graph answered with.
 	RequestID string
+	UserAgent string
 }
 
 // Fault makes matching requests fail. Zero fields match anything.
@@ -78,6 +79,9 @@ type Options struct {
 	Now func() time.Time
 	// AccessLog, when set, gets a line for every request.
 	AccessLog io.Writer
+	// Throttle, when set, answers syncLicenses calls over Intune's write
+	// limits with 429.
+	Throttle *Throttle
 }
 
 // Server is a running graphsim.
@@ -91,11 +95,15 @@ type Server struct {
 	listener  net.Listener
 	http      *http.Server
 
-	mu     sync.Mutex
-	data   *store
-	grants map[string]grant
-	faults []*Fault
-	log    []Request
+	throttleLimits *Throttle
+
+	mu        sync.Mutex
+	writes    map[string][]time.Time // POST times by tenant and by tenant|client
+	throttled int                    // 429s sent for the write limits
+	data      *store
+	grants    map[string]grant
+	faults    []*Fault
+	log       []Request
 }
 
 type grant struct {
@@ -125,13 +133,15 @@ func Start(data Data, opts Options) (*Server, error) {
 	}
 
 	s := &Server{
-		URL:       "https://" + ln.Addr().String(),
-		now:       opts.Now,
-		accessLog: opts.AccessLog,
-		ca:        ca,
-		listener:  ln,
-		data:      st,
-		grants:    map[string]grant{},
+		URL:            "https://" + ln.Addr().String(),
+		now:            opts.Now,
+		accessLog:      opts.AccessLog,
+		throttleLimits: opts.Throttle,
+		writes:         map[string][]time.Time{},
+		ca:             ca,
+		listener:       ln,
+		data:           st,
+		grants:         map[string]grant{},
 	}
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serve),

@@ -13,7 +13,7 @@ const vppTokensPath = "/v1.0/deviceAppManagement/vppTokens"
 
 // serve routes a request, applies faults, and logs it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	entry := Request{Time: s.now(), Method: r.Method, Path: r.URL.Path}
+	entry := Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, UserAgent: r.UserAgent()}
 	defer func() { s.record(entry) }()
 
 	op, tenant, tokenID := route(r)
@@ -126,13 +126,46 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, op Op, token
 	}
 
 	if op == OpGetVppToken {
+		s.advanceSync(tok, now)
 		writeJSON(w, http.StatusOK, withContext(tok.Properties))
 		return http.StatusOK
 	}
 
-	tok.Properties["lastSyncDateTime"] = now.UTC().Format("2006-01-02T15:04:05.0000000Z")
-	tok.Properties["lastSyncStatus"] = "completed"
+	if status, retryAfter := s.throttle(g, now); status != 0 {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		return graphError(w, status, "TooManyRequests", intuneMessage("Too many requests", now), entry.RequestID, now)
+	}
+	tok.pendingPolls = tok.SyncPolls
+	if tok.pendingPolls > 0 {
+		tok.Properties["lastSyncStatus"] = "inProgress"
+	} else {
+		finishSync(tok, now)
+	}
 	return writeSyncReply(w, tok)
+}
+
+// advanceSync moves a sync in progress on by one GET, finishing it when its
+// polls are used up.
+func (s *Server) advanceSync(tok *VppToken, now time.Time) {
+	if tok.Properties["lastSyncStatus"] != "inProgress" {
+		return
+	}
+	if tok.pendingPolls > 0 {
+		tok.pendingPolls--
+		return
+	}
+	finishSync(tok, now)
+}
+
+func finishSync(tok *VppToken, now time.Time) {
+	result := tok.SyncResult
+	if result == "" {
+		result = "completed"
+	}
+	tok.Properties["lastSyncStatus"] = result
+	tok.Properties["lastSyncDateTime"] = now.UTC().Format("2006-01-02T15:04:05.0000000Z")
 }
 
 // writeSyncReply answers syncLicenses in the token's reply shape.
