@@ -413,3 +413,25 @@ var _ = Describe("Concurrency", func() {
 		w.waitForReason("hanging", intunev1alpha1.ReasonSynced)
 	})
 })
+
+var _ = Describe("An API server outage", func() {
+	It("loses no status: the write is retried once the API server is back", func() {
+		id := newTokenID()
+		proxy := startAPIProxy()
+		w := newWorldWith(worldOptions{tokens: []graphsim.VppToken{validToken(id)}, config: proxy.config()})
+		// Hold the reply back so the outage starts while the sync is under way.
+		w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, Delay: 2 * time.Second, Times: 1})
+
+		w.createToken("outage", id)
+		Eventually(func() int { return w.sim.Count(graphsim.OpToken, "") }).Should(Equal(1))
+		proxy.setDown(true)
+		Eventually(w.posts(id), 10*time.Second).Should(Equal(1))
+		Consistently(func() *metav1.Time { return w.get("outage").Status.LastSyncAttemptTime }, time.Second).Should(BeNil())
+
+		proxy.setDown(false)
+		t := w.waitForReason("outage", intunev1alpha1.ReasonSynced)
+		Expect(t.Status.OrganizationName).To(Equal("Contoso Ltd"))
+		Expect(w.posts(id)()).To(BeNumerically("<=", 2), "at most the one sync whose status was lost is repeated")
+		Expect(w.logs.String()).To(MatchRegexp(`Reconciler error.*"outage"`), "the outage did hit the status write")
+	})
+})

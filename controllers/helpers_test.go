@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -125,6 +128,8 @@ type worldOptions struct {
 	expiryWarning       time.Duration
 	// noManager leaves starting managers to the spec.
 	noManager bool
+	// config, when set, is how the world's manager reaches the API server.
+	config *rest.Config
 }
 
 // newWorld starts graphsim with the tokens in the main tenant, creates the
@@ -181,12 +186,14 @@ type managerOptions struct {
 	// leaderElection makes the manager compete for a Lease in the namespace,
 	// with lease times short enough for a spec.
 	leaderElection bool
+	// config, when set, replaces the suite's connection to the API server.
+	config *rest.Config
 }
 
 // startManager runs the world's manager, logging into w.logs.
 func (w *world) startManager() {
 	GinkgoHelper()
-	w.stopManager = w.runManager(managerOptions{name: "manager"}, w.logs)
+	w.stopManager = w.runManager(managerOptions{name: "manager", config: w.opts.config}, w.logs)
 }
 
 // runManager runs a manager with the reconciler, logging at the highest
@@ -213,7 +220,11 @@ func (w *world) runManager(mo managerOptions, logs *syncBuffer) (stop func()) {
 		opts.RenewDeadline = ptr.To(3 * time.Second)
 		opts.RetryPeriod = ptr.To(500 * time.Millisecond)
 	}
-	mgr, err := ctrl.NewManager(restConfig, opts)
+	cfg := restConfig
+	if mo.config != nil {
+		cfg = mo.config
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 
 	r := &VppTokenReconciler{
@@ -453,4 +464,78 @@ func denyStatus(ns, org string) {
 		err := k8sClient.Status().Patch(ctx, probe, client.RawPatch(types.MergePatchType, patch))
 		return apierrors.IsInvalid(err)
 	}, 20*time.Second, 200*time.Millisecond).Should(BeTrue(), "the admission policy takes effect")
+}
+
+// apiProxy forwards TCP connections to the API server and can cut them, to
+// stand for an API server that restarts while a manager runs. TLS passes
+// through, so clients still verify the API server's certificate.
+type apiProxy struct {
+	listener net.Listener
+	target   string
+
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+func startAPIProxy() *apiProxy {
+	GinkgoHelper()
+	u, err := url.Parse(restConfig.Host)
+	Expect(err).NotTo(HaveOccurred())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	p := &apiProxy{listener: ln, target: u.Host}
+	DeferCleanup(p.close)
+	go p.serve()
+	return p
+}
+
+// config is restConfig aimed at the proxy.
+func (p *apiProxy) config() *rest.Config {
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Host = "https://" + p.listener.Addr().String()
+	return cfg
+}
+
+func (p *apiProxy) serve() {
+	for {
+		c, err := p.listener.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+	}
+}
+
+// setDown cuts every connection and refuses new ones, or lets them through again.
+func (p *apiProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+func (p *apiProxy) close() {
+	_ = p.listener.Close()
+	p.setDown(true)
 }

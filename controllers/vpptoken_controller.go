@@ -101,11 +101,21 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, r.commit(ctx, orig, &tok)
 	}
 
-	state, err := r.scheduleState(ctx, &tok)
+	decision, err := r.decide(ctx, &tok, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	decision := schedule.Due(now, state)
+	if decision.Action != schedule.Wait {
+		// The cache can lag behind this controller's own last status write; a
+		// fresh read costs less than calling Graph twice for one due sync.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, &tok); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		orig = tok.DeepCopy()
+		if decision, err = r.decide(ctx, &tok, now); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if decision.Action == schedule.Wait {
 		logger.V(1).Info("sync not due", "wait", decision.Wait.String())
 		// Expiry warnings repeat daily, even for tokens synced less often.
@@ -230,6 +240,15 @@ func (r *VppTokenReconciler) jitter() float64 {
 		return rand.Float64()
 	}
 	return r.Jitter()
+}
+
+// decide applies the schedule to the token.
+func (r *VppTokenReconciler) decide(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) (schedule.Decision, error) {
+	state, err := r.scheduleState(ctx, tok)
+	if err != nil {
+		return schedule.Decision{}, err
+	}
+	return schedule.Due(now, state), nil
 }
 
 // scheduleState is the part of a token the schedule decides on. For a failing
