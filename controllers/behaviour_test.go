@@ -271,6 +271,13 @@ var _ = Describe("The schedule", func() {
 
 		request("again")
 		Eventually(w.posts(id)).Should(Equal(3))
+
+		By("keeping a long value as its hash, so that it asks once too")
+		request(strings.Repeat("x", 4096))
+		Eventually(w.posts(id)).Should(Equal(4))
+		Eventually(func() string { return w.get("forced").Status.LastHandledSyncRequest }).Should(HavePrefix("sha256:"))
+		w.poke("forced")
+		Consistently(w.posts(id), quiet).Should(Equal(4))
 	})
 })
 

@@ -54,7 +54,8 @@ func (lc *loadedCredentials) fingerprint() [sha256.Size]byte {
 // loadCredentials reads the token's Secret from the API server, not a cache:
 // the operator watches Secrets' metadata only and reads the data just before use.
 // Kubernetes API errors are returned; a missing or unusable Secret is a problem.
-func (r *VppTokenReconciler) loadCredentials(ctx context.Context, tok *intunev1alpha1.VppToken) (*loadedCredentials, error) {
+func (r *VppTokenReconciler) loadCredentials(ctx context.Context, tok *intunev1alpha1.VppToken) (
+	*loadedCredentials, error) {
 	name := tok.Spec.Credentials.SecretRef.Name
 	var secret corev1.Secret
 	// client-go logs response bodies at high verbosity through the context's
@@ -102,8 +103,8 @@ func checkCredentials(secretName string, app graph.AppCredentials) *failure {
 	}
 	if !tenantPattern.MatchString(app.TenantID) {
 		return &failure{Reason: intunev1alpha1.ReasonCredentialsInvalid,
-			Message: fmt.Sprintf("Secret %q: %s must be the Directory (tenant) ID, a GUID, or a domain such as contoso.onmicrosoft.com.",
-				secretName, keyTenantID)}
+			Message: fmt.Sprintf("Secret %q: %s must be the Directory (tenant) ID, a GUID, "+
+				"or a domain such as contoso.onmicrosoft.com.", secretName, keyTenantID)}
 	}
 	if !guidPattern.MatchString(app.ClientID) {
 		return &failure{Reason: intunev1alpha1.ReasonCredentialsInvalid,

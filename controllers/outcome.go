@@ -114,10 +114,12 @@ func tokenState(state string) (ok bool, reason, message string) {
 		return true, intunev1alpha1.ReasonSynced, ""
 	case "expired":
 		return false, intunev1alpha1.ReasonTokenExpired,
-			"The token has expired: download a new one from Apple Business Manager (or Apple School Manager) and upload it to Intune."
+			"The token has expired: download a new one from Apple Business Manager (or Apple School Manager) " +
+				"and upload it to Intune."
 	case "invalid":
 		return false, intunev1alpha1.ReasonTokenInvalid,
-			"The token is invalid (expired, or its Managed Apple ID changed): download a new one from Apple Business Manager and upload it over the old one in Intune."
+			"The token is invalid (expired, or its Managed Apple ID changed): download a new one from " +
+				"Apple Business Manager and upload it over the old one in Intune."
 	case "assignedToExternalMDM":
 		return false, intunev1alpha1.ReasonAssignedToExternalMDM,
 			"Another MDM holds this token: remove it there, or reclaim it in Intune."
@@ -126,7 +128,8 @@ func tokenState(state string) (ok bool, reason, message string) {
 			"The same location was uploaded twice and has stopped syncing: delete the duplicate token in Intune."
 	default:
 		return false, intunev1alpha1.ReasonTokenStateUnknown,
-			fmt.Sprintf("Graph reports the token's state as %q, which this operator does not know: check the token in Intune.", state)
+			fmt.Sprintf("Graph reports the token's state as %q, which this operator does not know: "+
+				"check the token in Intune.", state)
 	}
 }
 

@@ -63,7 +63,8 @@ func markInProgress(tok *intunev1alpha1.VppToken, fresh bool, polls int32, reque
 	if requestID != "" {
 		msg = fmt.Sprintf("%s (request-id %s)", msg, requestID)
 	}
-	setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionUnknown, intunev1alpha1.ReasonSyncInProgress, msg, now)
+	setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionUnknown, intunev1alpha1.ReasonSyncInProgress,
+		msg, now)
 	if !meta.IsStatusConditionTrue(s.Conditions, intunev1alpha1.ConditionReady) {
 		setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionUnknown, intunev1alpha1.ReasonSyncInProgress,
 			"Waiting for Intune to finish syncing with Apple.", now)

@@ -5,6 +5,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -165,7 +167,7 @@ func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppTok
 	tok.Status.SecretResourceVersion = creds.resourceVersion
 	r.usedCredentials.Store(client.ObjectKeyFromObject(tok), creds.fingerprint())
 	if action == schedule.Sync {
-		tok.Status.LastHandledSyncRequest = tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation]
+		tok.Status.LastHandledSyncRequest = syncRequest(tok)
 	}
 	if creds.problem != nil {
 		markFailed(tok, *creds.problem, now, r.jitter())
@@ -242,6 +244,20 @@ func (r *VppTokenReconciler) jitter() float64 {
 	return r.Jitter()
 }
 
+// maxSyncRequest bounds the sync-requested-at value kept in status; a longer
+// one is kept as its hash, which changes just as the value does.
+const maxSyncRequest = 128
+
+// syncRequest is the token's sync-requested-at value as status records it.
+func syncRequest(tok *intunev1alpha1.VppToken) string {
+	v := tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation]
+	if len(v) <= maxSyncRequest {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // decide applies the schedule to the token.
 func (r *VppTokenReconciler) decide(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) (schedule.Decision, error) {
 	state, err := r.scheduleState(ctx, tok)
@@ -265,8 +281,7 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 		NextSync:           timeOf(s.NextSyncTime),
 		Failing:            synced != nil && synced.Status == metav1.ConditionFalse,
 		InProgress:         synced != nil && synced.Reason == intunev1alpha1.ReasonSyncInProgress,
-		SyncRequested: tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation] != "" &&
-			tok.Annotations[intunev1alpha1.SyncRequestedAtAnnotation] != s.LastHandledSyncRequest,
+		SyncRequested:      syncRequest(tok) != "" && syncRequest(tok) != s.LastHandledSyncRequest,
 	}
 	if !state.Failing {
 		return state, nil

@@ -140,7 +140,8 @@ func (c *Client) GetVppToken(ctx context.Context, t Target) (*SyncResult, error)
 	// Whatever else a GET leaves out, it must be about a vppToken: a 200 with
 	// an empty object or an error envelope in it is not one.
 	if tok == nil || tok.ID == "" {
-		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no vppToken", RequestID: requestID}
+		return nil, &UnavailableError{Host: hostOf(ep.Graph), Problem: "GET of the vppToken returned no vppToken",
+			RequestID: requestID}
 	}
 	return &SyncResult{Token: tok, RequestID: requestID, Fetched: true}, nil
 }
@@ -166,19 +167,23 @@ func (c *Client) call(ctx context.Context, method string, ep Endpoints, t Target
 		return nil, false, "", &UnavailableError{Host: host, Problem: transportProblem(err)}
 	}
 	defer func() { _ = resp.Body.Close() }()
-	requestID = resp.Header.Get("request-id")
+	requestID = truncate(resp.Header.Get("request-id"), maxIdentifier)
+	unavailable := func(problem string) error {
+		return &UnavailableError{Host: host, Problem: problem, RequestID: requestID}
+	}
 
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	switch {
 	case err != nil:
-		return nil, false, requestID, &UnavailableError{Host: host, Problem: "reading the reply: " + transportProblem(err), RequestID: requestID}
+		return nil, false, requestID, unavailable("reading the reply: " + transportProblem(err))
 	case len(body) > maxBody:
-		return nil, false, requestID, &UnavailableError{Host: host, Problem: fmt.Sprintf("reply is larger than %d bytes", maxBody), RequestID: requestID}
+		return nil, false, requestID, unavailable(fmt.Sprintf("reply is larger than %d bytes", maxBody))
 	}
 
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return nil, false, requestID, &UnavailableError{Host: host, Problem: fmt.Sprintf("answered %d, a redirect, which is not followed", resp.StatusCode), RequestID: requestID}
+		return nil, false, requestID, unavailable(fmt.Sprintf("answered %d, a redirect, which is not followed",
+			resp.StatusCode))
 	case resp.StatusCode >= 400:
 		apiErr := parseAPIError(resp, body, c.now())
 		if resp.StatusCode == http.StatusUnauthorized {
@@ -189,10 +194,10 @@ func (c *Client) call(ctx context.Context, method string, ep Endpoints, t Target
 
 	tok, complete, err = decodeVppToken(body)
 	if err != nil {
-		return nil, false, requestID, &UnavailableError{Host: host, Problem: err.Error(), RequestID: requestID}
+		return nil, false, requestID, unavailable(err.Error())
 	}
 	if tok != nil && tok.ID != "" && !strings.EqualFold(tok.ID, t.TokenID) {
-		return nil, false, requestID, &UnavailableError{Host: host, Problem: "reply is about another vppToken", RequestID: requestID}
+		return nil, false, requestID, unavailable("reply is about another vppToken")
 	}
 	return tok, complete, requestID, nil
 }
