@@ -97,6 +97,46 @@ var _ = Describe("An asynchronous sync", func() {
 		Eventually(w.posts(id)).Should(Equal(2))
 	})
 
+	It("whose check fails is checked again, not synced again", func() {
+		id := newTokenID()
+		tok := validToken(id)
+		tok.SyncPolls = 1
+		w := newWorld(tok)
+		w.createToken("flaky", id)
+		w.waitForReason("flaky", intunev1alpha1.ReasonSyncInProgress)
+
+		w.sim.Inject(graphsim.Fault{Op: graphsim.OpGetVppToken, Status: http.StatusInternalServerError, Times: 1})
+		w.stepToNext("flaky")
+		Eventually(func() int32 { return w.get("flaky").Status.ConsecutiveFailures }).Should(Equal(int32(1)))
+		t := w.get("flaky")
+		Expect(condition(t, intunev1alpha1.ConditionSynced).Reason).To(Equal(intunev1alpha1.ReasonSyncInProgress))
+		Expect(condition(t, intunev1alpha1.ConditionSynced).Message).To(ContainSubstring("the last check failed"))
+
+		w.stepToNext("flaky")
+		Eventually(w.gets(id)).Should(Equal(2))
+		Eventually(func() int32 { return w.get("flaky").Status.SyncPolls }).Should(Equal(int32(2)))
+		w.stepToNext("flaky")
+		w.waitForReason("flaky", intunev1alpha1.ReasonSynced)
+		Expect(w.posts(id)()).To(Equal(1))
+	})
+
+	It("is no longer followed once the token is suspended", func() {
+		id := newTokenID()
+		tok := validToken(id)
+		tok.SyncPolls = 5
+		w := newWorld(tok)
+		w.createToken("paused", id)
+		w.waitForReason("paused", intunev1alpha1.ReasonSyncInProgress)
+
+		w.update("paused", func(t *intunev1alpha1.VppToken) { t.Spec.Suspend = true })
+		t := w.waitForReason("paused", intunev1alpha1.ReasonSuspended)
+		Expect(condition(t, intunev1alpha1.ConditionSynced).Reason).To(Equal(intunev1alpha1.ReasonSuspended))
+		Expect(t.Status.NextSyncTime).To(BeNil())
+		w.clock.Step(time.Hour)
+		w.poke("paused")
+		Consistently(w.gets(id), quiet).Should(BeZero())
+	})
+
 	It("that never finishes counts as failed after a bounded number of looks", func() {
 		id := newTokenID()
 		tok := validToken(id)
@@ -233,6 +273,8 @@ var _ = Describe("Pacing", func() {
 		}
 		Expect(throttled).To(BeZero())
 		Expect(w.sim.Count(graphsim.OpSyncLicenses, "")).To(Equal(len(ids) + 1))
+		Expect(strings.Count(w.logs.String(), `"paced"`)).To(BeNumerically("<=", len(ids)),
+			"a waiting token keeps its place and asks once, instead of all retrying for the next")
 	})
 })
 
@@ -356,6 +398,42 @@ var _ = Describe("Expiry", func() {
 		Expect(exp.Reason).To(Equal(intunev1alpha1.ReasonExpired))
 		Expect(exp.Message).To(MatchRegexp(`expired [23] days ago`))
 		Eventually(func() []string { return w.events("expired") }).Should(ContainElement(HavePrefix("Warning Expired:")))
+	})
+
+	It("drops Expiring when Graph no longer reports an expiry", func() {
+		id := newTokenID()
+		tok := validToken(id)
+		tok.Properties["expirationDateTime"] = time.Now().UTC().Add(5 * 24 * time.Hour).Format(time.RFC3339)
+		w := newWorld(tok)
+		w.createToken("unknown-expiry", id)
+		t := w.waitForReason("unknown-expiry", intunev1alpha1.ReasonSynced)
+		Expect(condition(t, intunev1alpha1.ConditionExpiring)).NotTo(BeNil())
+
+		Expect(w.sim.SetTokenProperty(id, "expirationDateTime", "0001-01-01T00:00:00Z")).To(Succeed())
+		w.stepToNext("unknown-expiry")
+		Eventually(func() *metav1.Condition {
+			return condition(w.get("unknown-expiry"), intunev1alpha1.ConditionExpiring)
+		}).Should(BeNil())
+	})
+
+	It("keeps warning daily while the token is suspended", func() {
+		id := newTokenID()
+		tok := validToken(id)
+		tok.Properties["expirationDateTime"] = time.Now().UTC().Add(5 * 24 * time.Hour).Format(time.RFC3339)
+		w := newWorld(tok)
+		w.createToken("quiet", id)
+		w.waitForReason("quiet", intunev1alpha1.ReasonSynced)
+		w.update("quiet", func(t *intunev1alpha1.VppToken) { t.Spec.Suspend = true })
+		w.waitForReason("quiet", intunev1alpha1.ReasonSuspended)
+
+		w.clock.Step(49 * time.Hour)
+		w.poke("quiet")
+		Eventually(func() string {
+			return condition(w.get("quiet"), intunev1alpha1.ConditionExpiring).Message
+		}).Should(MatchRegexp(`expires in [23] days`))
+		Eventually(func() int { return strings.Count(strings.Join(w.events("quiet"), "\n"), "Warning ExpiresSoon") }).
+			Should(Equal(2))
+		Expect(w.posts(id)()).To(Equal(1))
 	})
 
 	It("reports a far expiry as not expiring", func() {

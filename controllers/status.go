@@ -87,12 +87,33 @@ func markFailed(tok *intunev1alpha1.VppToken, f failure, now time.Time, jitter f
 	setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionFalse, f.Reason, msg, now)
 }
 
-// markSuspended records that the token is suspended; no sync is planned.
+// markPollFailed records a failed look at a sync in progress: the look is
+// retried with backoff, as Intune may still be syncing, and counts towards
+// the bound on looks.
+func markPollFailed(tok *intunev1alpha1.VppToken, f failure, now time.Time, jitter float64) {
+	s := &tok.Status
+	s.LastFailureTime = ptrTime(now)
+	s.ConsecutiveFailures++
+	s.SyncPolls++
+	next := now.Add(schedule.Backoff(s.ConsecutiveFailures, f.RetryAfter, jitter))
+	s.NextSyncTime = ptrTime(next)
+	setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionUnknown, intunev1alpha1.ReasonSyncInProgress,
+		fmt.Sprintf("Intune is syncing with Apple, but the last check failed (%s: %s); the operator checks again at %s.",
+			f.Reason, f.message(), next.UTC().Format(time.TimeOnly)), now)
+}
+
+// markSuspended records that the token is suspended; no sync is planned, and
+// a sync Intune was running is no longer followed.
 func markSuspended(tok *intunev1alpha1.VppToken, now time.Time) {
 	tok.Status.ObservedGeneration = tok.Generation
 	tok.Status.NextSyncTime = nil
-	setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionFalse, intunev1alpha1.ReasonSuspended,
-		"spec.suspend is true: the operator makes no Graph calls for this token.", now)
+	tok.Status.SyncPolls = 0
+	const msg = "spec.suspend is true: the operator makes no Graph calls for this token."
+	if c := meta.FindStatusCondition(tok.Status.Conditions, intunev1alpha1.ConditionSynced); c != nil &&
+		c.Reason == intunev1alpha1.ReasonSyncInProgress {
+		setCondition(tok, intunev1alpha1.ConditionSynced, metav1.ConditionUnknown, intunev1alpha1.ReasonSuspended, msg, now)
+	}
+	setCondition(tok, intunev1alpha1.ConditionReady, metav1.ConditionFalse, intunev1alpha1.ReasonSuspended, msg, now)
 }
 
 // markExpiry sets the Expiring condition, counting days as the schedule does.

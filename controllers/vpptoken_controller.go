@@ -89,6 +89,9 @@ const eventAction = "SyncLicenses"
 func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var tok intunev1alpha1.VppToken
 	if err := r.Get(ctx, req.NamespacedName, &tok); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.usedCredentials.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	logger := log.FromContext(ctx).WithValues("tokenId", tok.Spec.TokenID)
@@ -97,10 +100,10 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// Status holds whole seconds; working in them keeps comparisons exact.
 	now := r.Clock.Now().UTC().Truncate(time.Second)
 
-	// suspended: no Graph call at all, and nothing to requeue for.
+	// suspended: no Graph call at all; expiry warnings go on.
 	if tok.Spec.Suspend {
 		markSuspended(&tok, now)
-		return ctrl.Result{}, r.commit(ctx, orig, &tok)
+		return ctrl.Result{RequeueAfter: r.checkExpiry(&tok, now)}, r.commit(ctx, orig, &tok)
 	}
 
 	decision, err := r.decide(ctx, &tok, now)
@@ -135,7 +138,11 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if apierrors.IsInvalid(err) {
 		// Returning the error would retry at once, and call Graph again each
 		// time; recording the refusal as a failure keeps the backoff.
+		refused := tok.Status
 		tok = *orig.DeepCopy()
+		// What the attempt used stays recorded, so it is not mistaken for new.
+		tok.Status.LastHandledSyncRequest = refused.LastHandledSyncRequest
+		tok.Status.SecretResourceVersion = refused.SecretResourceVersion
 		markFailed(&tok, rejectedStatus(err), now, r.jitter())
 		err = r.commit(ctx, orig, &tok)
 	}
@@ -157,8 +164,8 @@ func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppTok
 	}
 	target := graph.Target{Cloud: string(tok.Spec.Cloud), TokenID: tok.Spec.TokenID, App: creds.app}
 	if creds.problem == nil && action == schedule.Sync && r.Pacer != nil {
-		key := pacing.Key(target.Cloud, creds.app.TenantID, creds.app.ClientID)
-		if d := r.Pacer.Take(key, time.Now()); d > 0 {
+		app := pacing.App{Cloud: target.Cloud, TenantID: creds.app.TenantID, ClientID: creds.app.ClientID}
+		if d := r.Pacer.Wait(app, client.ObjectKeyFromObject(tok).String(), time.Now()); d > 0 {
 			log.FromContext(ctx).V(1).Info("paced", "tenant", creds.app.TenantID, "wait", d.String())
 			return d, nil
 		}
@@ -184,6 +191,12 @@ func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppTok
 		f := classify(err, tok.Spec.TokenID)
 		log.FromContext(ctx).V(1).Info("sync failed", "reason", f.Reason, "requestId", f.RequestID,
 			"tenant", creds.app.TenantID, "error", err.Error())
+		if action == schedule.Poll && tok.Status.SyncPolls+1 < schedule.MaxPolls {
+			// Intune may still be syncing: look again later rather than
+			// start another sync.
+			markPollFailed(tok, f, now, r.jitter())
+			return 0, nil
+		}
 		markFailed(tok, f, now, r.jitter())
 		return 0, nil
 	}
@@ -219,10 +232,12 @@ func (r *VppTokenReconciler) recordResult(tok *intunev1alpha1.VppToken, action s
 }
 
 // checkExpiry sets the Expiring condition and, once a day, marks a warning
-// for reportOutcome to record. It returns how long until the next warning.
+// for reportOutcome to record. It returns how long until the verdict can next
+// change: the next warning, or the token entering the warning window.
 func (r *VppTokenReconciler) checkExpiry(tok *intunev1alpha1.VppToken, now time.Time) time.Duration {
 	exp := tok.Status.ExpirationDateTime
 	if exp == nil {
+		meta.RemoveStatusCondition(&tok.Status.Conditions, intunev1alpha1.ConditionExpiring)
 		return schedule.ExpiryWarningEvery
 	}
 	window := r.ExpiryWarning
@@ -234,7 +249,10 @@ func (r *VppTokenReconciler) checkExpiry(tok *intunev1alpha1.VppToken, now time.
 	if e.Warn {
 		tok.Status.LastExpiryWarningTime = ptrTime(now)
 	}
-	return schedule.ExpiryWarningEvery
+	if !e.Expiring {
+		return max(exp.Add(-window).Sub(now), time.Second)
+	}
+	return max(tok.Status.LastExpiryWarningTime.Add(schedule.ExpiryWarningEvery).Sub(now), time.Second)
 }
 
 func (r *VppTokenReconciler) jitter() float64 {
@@ -288,15 +306,31 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 	}
 
 	version, err := r.secretResourceVersion(ctx, tok)
-	if err != nil || version == s.SecretResourceVersion {
+	if err != nil {
 		return state, err
+	}
+	key := client.ObjectKeyFromObject(tok)
+	used, known := r.usedCredentials.Load(key)
+	if version == s.SecretResourceVersion && known {
+		return state, nil
 	}
 	creds, err := r.loadCredentials(ctx, tok)
 	if err != nil {
 		return state, err
 	}
-	used, known := r.usedCredentials.Load(client.ObjectKeyFromObject(tok))
+	if version == s.SecretResourceVersion {
+		// First look since a restart at a Secret the last attempt used: its
+		// credentials are the baseline for later changes.
+		r.usedCredentials.Store(key, creds.fingerprint())
+		return state, nil
+	}
 	state.CredentialsChanged = !known || used != creds.fingerprint()
+	if !state.CredentialsChanged {
+		// Only metadata changed: note the version, so that a restarted
+		// operator, which remembers no fingerprints, does not take the
+		// Secret for new.
+		tok.Status.SecretResourceVersion = version
+	}
 	return state, nil
 }
 

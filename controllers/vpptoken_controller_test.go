@@ -368,6 +368,23 @@ var _ = Describe("Failures", func() {
 		Expect(t.Status.ConsecutiveFailures).To(Equal(int32(1)))
 	})
 
+	It("does not repeat a requested sync whose status the API server refused", func() {
+		id := newTokenID()
+		tok := validToken(id)
+		tok.Properties["organizationName"] = "Refused Ltd"
+		w := newWorld(tok)
+		denyStatus(w.ns, "Refused Ltd")
+		w.createToken("refused-forced", id, func(t *intunev1alpha1.VppToken) {
+			t.Annotations = map[string]string{intunev1alpha1.SyncRequestedAtAnnotation: "2026-12-04T10:00:00Z"}
+		})
+		t := w.waitForReason("refused-forced", intunev1alpha1.ReasonGraphUnavailable)
+		Expect(t.Status.LastHandledSyncRequest).To(Equal("2026-12-04T10:00:00Z"))
+		for range 3 {
+			w.poke("refused-forced")
+		}
+		Consistently(w.posts(id), quiet).Should(Equal(1))
+	})
+
 	It("records a status the API server refuses as a failure, and backs off", func() {
 		id := newTokenID()
 		tok := validToken(id)
@@ -389,12 +406,21 @@ var _ = Describe("Failures", func() {
 		w.createToken("annotated", id)
 		w.waitForReason("annotated", intunev1alpha1.ReasonGraphUnavailable)
 
-		for i := range 3 {
+		annotate := func(i int) {
 			s := &corev1.Secret{}
 			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: secretName}, s)).To(Succeed())
 			s.Annotations = map[string]string{"reloader.example/seen": fmt.Sprint(i)}
 			Expect(k8sClient.Update(ctx, s)).To(Succeed())
 		}
+		for i := range 3 {
+			annotate(i)
+		}
+		Consistently(w.posts(id), quiet).Should(Equal(1))
+
+		By("holding after a restart too")
+		newLogs := w.restartManager()
+		Eventually(newLogs, 20*time.Second).Should(MatchRegexp(`sync not due.*annotated`))
+		annotate(3)
 		Consistently(w.posts(id), quiet).Should(Equal(1))
 
 		By("retrying at once when the credentials themselves change")
