@@ -107,19 +107,12 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 
 	decision, err := r.decide(ctx, &tok, now)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if decision.Action != schedule.Wait {
-		// The cache can lag behind this controller's own last status write; a
-		// fresh read costs less than calling Graph twice for one due sync.
-		if err := r.APIReader.Get(ctx, req.NamespacedName, &tok); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+	if err == nil && decision.Action != schedule.Wait {
+		decision, err = r.confirm(ctx, &tok, now)
 		orig = tok.DeepCopy()
-		if decision, err = r.decide(ctx, &tok, now); err != nil {
-			return ctrl.Result{}, err
-		}
+	}
+	if err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if decision.Action == schedule.Wait {
 		logger.V(1).Info("sync not due", "wait", decision.Wait.String())
@@ -260,6 +253,17 @@ func (r *VppTokenReconciler) jitter() float64 {
 		return rand.Float64()
 	}
 	return r.Jitter()
+}
+
+// confirm decides again on a fresh read of the token. The cache can lag
+// behind this controller's own last status write, and a read costs less than
+// calling Graph twice for one due sync.
+func (r *VppTokenReconciler) confirm(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) (
+	schedule.Decision, error) {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(tok), tok); err != nil {
+		return schedule.Decision{}, err
+	}
+	return r.decide(ctx, tok, now)
 }
 
 // maxSyncRequest bounds the sync-requested-at value kept in status; a longer
