@@ -103,7 +103,7 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// suspended: no Graph call at all; expiry warnings go on.
 	if tok.Spec.Suspend {
 		markSuspended(&tok, now)
-		return ctrl.Result{RequeueAfter: r.checkExpiry(&tok, now)}, r.commit(ctx, orig, &tok)
+		return r.commitCached(ctx, orig, &tok, r.checkExpiry(&tok, now))
 	}
 
 	decision, err := r.decide(ctx, &tok, now)
@@ -117,8 +117,7 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if decision.Action == schedule.Wait {
 		logger.V(1).Info("sync not due", "wait", decision.Wait.String())
 		// Expiry warnings repeat daily, even for tokens synced less often.
-		wait := min(decision.Wait, r.checkExpiry(&tok, now))
-		return ctrl.Result{RequeueAfter: wait}, r.commit(ctx, orig, &tok)
+		return r.commitCached(ctx, orig, &tok, min(decision.Wait, r.checkExpiry(&tok, now)))
 	}
 	logger.V(1).Info("due", "why", decision.Why)
 
@@ -127,7 +126,7 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{RequeueAfter: paced}, err
 	}
 	expiryWait := r.checkExpiry(&tok, now)
-	err = r.commit(ctx, orig, &tok)
+	err = r.commit(ctx, orig, &tok, client.MergeFrom(orig))
 	if apierrors.IsInvalid(err) {
 		// Returning the error would retry at once, and call Graph again each
 		// time; recording the refusal as a failure keeps the backoff.
@@ -137,7 +136,7 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		tok.Status.LastHandledSyncRequest = refused.LastHandledSyncRequest
 		tok.Status.SecretResourceVersion = refused.SecretResourceVersion
 		markFailed(&tok, rejectedStatus(err), now, r.jitter())
-		err = r.commit(ctx, orig, &tok)
+		err = r.commit(ctx, orig, &tok, client.MergeFrom(orig))
 	}
 	if err != nil {
 		return ctrl.Result{}, err
@@ -356,14 +355,15 @@ func timeOf(t *metav1.Time) *time.Time {
 	return &t.Time
 }
 
-// commit writes the status once, as a merge patch, when it changed, then
-// reports a changed outcome. A patch needs no resourceVersion, so a concurrent
-// edit of the spec cannot make the write fail and the sync repeat.
-func (r *VppTokenReconciler) commit(ctx context.Context, orig, tok *intunev1alpha1.VppToken) error {
+// commit writes the status once, as the given patch from orig, when it
+// changed, then reports a changed outcome. After a Graph call the patch is a
+// plain merge patch: it needs no resourceVersion, so a concurrent edit of the
+// spec cannot make the write fail and the sync repeat.
+func (r *VppTokenReconciler) commit(ctx context.Context, orig, tok *intunev1alpha1.VppToken, patch client.Patch) error {
 	if equality.Semantic.DeepEqual(orig.Status, tok.Status) {
 		return nil
 	}
-	err := r.Status().Patch(ctx, tok, client.MergeFrom(orig))
+	err := r.Status().Patch(ctx, tok, patch)
 	if apierrors.IsNotFound(err) {
 		return nil // deleted while syncing: nothing left to report on
 	}
@@ -372,6 +372,21 @@ func (r *VppTokenReconciler) commit(ctx context.Context, orig, tok *intunev1alph
 	}
 	r.reportOutcome(ctx, orig, tok)
 	return nil
+}
+
+// commitCached writes a status computed from the cache without a Graph call,
+// such as a new expiry message. The cache may lag behind this controller's
+// last write, and a merge patch replaces the whole conditions list, so the
+// patch is tied to the resourceVersion read: on a conflict nothing is written
+// and the token is looked at again shortly.
+func (r *VppTokenReconciler) commitCached(ctx context.Context, orig, tok *intunev1alpha1.VppToken,
+	wait time.Duration) (ctrl.Result, error) {
+	err := r.commit(ctx, orig, tok, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		log.FromContext(ctx).V(1).Info("status changed meanwhile; looking again")
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	return ctrl.Result{RequeueAfter: wait}, err
 }
 
 // reportOutcome logs and records an event when the Ready outcome changed, and
