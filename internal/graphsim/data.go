@@ -11,6 +11,18 @@ import (
 // vppTokens. It reads from JSON so a command can serve a file.
 type Data struct {
 	Tenants []Tenant `json:"tenants"`
+	// Issuers are the external OIDC issuers whose tokens federated credentials
+	// trust. Their keys are data because graphsim never fetches a JWKS itself.
+	Issuers []Issuer `json:"issuers,omitempty"`
+}
+
+// Issuer is an external OIDC issuer, such as a Kubernetes API server.
+type Issuer struct {
+	// URL is the issuer exactly as its tokens' iss claim spells it.
+	URL string `json:"url"`
+	// JWKS is the issuer's JSON Web Key Set, as served at its jwks_uri (for a
+	// Kubernetes API server, /openid/v1/jwks). Keys must be RSA or EC P-256.
+	JWKS json.RawMessage `json:"jwks"`
 }
 
 // Tenant is an Entra tenant with Intune.
@@ -23,13 +35,32 @@ type Tenant struct {
 	VppTokens []VppToken `json:"vppTokens"`
 }
 
-// App is an app registration with a client secret.
+// App is an app registration and the credentials it can sign in with.
 type App struct {
-	ClientID     string `json:"clientId"`
-	ClientSecret string `json:"clientSecret"`
+	ClientID string `json:"clientId"`
+	// ClientSecret is the secret's value; empty means the app has no secret.
+	ClientSecret string `json:"clientSecret,omitempty"`
+	// Certificates are PEM public certificates with RSA keys, one per entry,
+	// whose private keys may sign client assertions.
+	Certificates []string `json:"certificates,omitempty"`
+	// FederatedCredentials trust tokens of external issuers as client
+	// assertions (workload identity federation).
+	FederatedCredentials []FederatedCredential `json:"federatedCredentials,omitempty"`
 	// Denied apps sign in but lack DeviceManagementServiceConfig.ReadWrite.All,
 	// so Intune answers their calls with 403.
 	Denied bool `json:"denied,omitempty"`
+
+	// certs are Certificates, parsed when the data is loaded.
+	certs []registeredCert
+}
+
+// FederatedCredential trusts the tokens one external issuer gives one subject.
+type FederatedCredential struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
+	// Audiences the token must name one of; empty means
+	// ["api://AzureADTokenExchange"], as Entra sets by default.
+	Audiences []string `json:"audiences,omitempty"`
 }
 
 // Reply shapes of syncLicenses.
@@ -66,10 +97,22 @@ type store struct {
 	apps    map[string]*App      // by tenant|client, lower-case
 	tokens  map[string]*VppToken // by lower-case token ID
 	owners  map[string]string    // token ID to tenant ID, lower-case
+	issuers map[string]keySet    // by issuer URL, exactly as given
 }
 
 func newStore(d Data) (*store, error) {
-	// A deep copy, so the caller's Data stays as it was.
+	issuers := map[string]keySet{}
+	for _, iss := range d.Issuers {
+		keys, err := parseJWKS(iss.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("issuer %s: %w", iss.URL, err)
+		}
+		issuers[iss.URL] = keys
+	}
+
+	// A deep copy, so the caller's Data stays as it was. The issuers' keys are
+	// parsed already, and leaving them out spares a JWKS the JSON round trip.
+	d.Issuers = nil
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
@@ -84,6 +127,7 @@ func newStore(d Data) (*store, error) {
 		apps:    map[string]*App{},
 		tokens:  map[string]*VppToken{},
 		owners:  map[string]string{},
+		issuers: issuers,
 	}
 	for i := range own.Tenants {
 		if err := st.addTenant(&own.Tenants[i]); err != nil {
@@ -106,7 +150,15 @@ func (st *store) addTenant(t *Tenant) error {
 	}
 	st.tenants[tid] = t
 	for i := range t.Apps {
-		st.apps[tid+"|"+strings.ToLower(t.Apps[i].ClientID)] = &t.Apps[i]
+		app := &t.Apps[i]
+		for j, text := range app.Certificates {
+			cert, err := parseCertificate(text)
+			if err != nil {
+				return fmt.Errorf("tenant %s: app %s: certificate %d: %w", t.ID, app.ClientID, j, err)
+			}
+			app.certs = append(app.certs, cert)
+		}
+		st.apps[tid+"|"+strings.ToLower(app.ClientID)] = app
 	}
 	for i := range t.VppTokens {
 		tok := &t.VppTokens[i]

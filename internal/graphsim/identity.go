@@ -4,8 +4,35 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+)
+
+// How the request log names the credential a client signed in with; the
+// assertions' thumbprint or subject follows the prefix.
+const (
+	credentialSecret            = "secret"
+	credentialCertificatePrefix = "certificate:"
+	credentialFederatedPrefix   = "federated:"
+)
+
+// AADSTS codes of client authentication, as Entra answers them. Codes marked
+// inferred are the closest documented ones for a case no public report shows.
+const (
+	aadstsInvalidRequest     = 90023   // the request is not valid (inferred for these uses)
+	aadstsMissingParameter   = 900144  // a required form field is missing
+	aadstsMalformedJWT       = 50027   // the JWT is invalid or malformed
+	aadstsAssertionAppID     = 700021  // iss or sub is not the client_id
+	aadstsAssertionAudience  = 700023  // aud is not the tenant's token endpoint
+	aadstsAssertionTimeRange = 700024  // expired, or not valid yet
+	aadstsAssertionSignature = 700027  // unknown certificate, or a bad signature
+	aadstsFederatedIssuer    = 700211  // no federated credential trusts the issuer
+	aadstsFederatedAudience  = 700212  // no federated credential takes the audience
+	aadstsFederatedSubject   = 700213  // no federated credential names the subject
+	aadstsInvalidSecret      = 7000215 // wrong client secret
+	aadstsNoCredential       = 7000218 // neither a secret nor an assertion
+	aadstsIssuerKeyNotFound  = 7000272 // the issuer's keys lack the token's kid
 )
 
 // graphRoots are the Graph roots whose ".default" scope each cloud's tenants
@@ -37,9 +64,11 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, tenant string) int {
 }
 
 // serveToken is the client-credentials grant of the v2.0 token endpoint.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant string) int {
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant string,
+	entry *Request) int {
 	if err := r.ParseForm(); err != nil {
-		return oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
+		return oauthError(w, http.StatusBadRequest, "invalid_request", aadstsMissingParameter,
+			"The request body must contain the following parameter: 'grant_type'.")
 	}
 	clientID := r.PostForm.Get("client_id")
 
@@ -59,12 +88,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	case !appOK:
 		return oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016,
 			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'.", clientID, tenant))
-	case r.PostForm.Get("client_secret") == "":
-		return oauthError(w, http.StatusBadRequest, "invalid_client", 7000218,
-			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-	case r.PostForm.Get("client_secret") != app.ClientSecret:
-		return oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215,
-			fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
+	}
+
+	credential, rej := s.authenticateClient(r.PostForm, tenant, app)
+	if rej != nil {
+		return rej.write(w)
 	}
 
 	if status := checkScope(w, r.PostForm.Get("scope"), t.Cloud); status != 0 {
@@ -75,7 +103,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	s.mu.Lock()
 	s.grants[token] = grant{tenantID: strings.ToLower(tenant), clientID: strings.ToLower(clientID),
 		expires: s.now().Add(accessTokenLife)}
+	s.issued = append(s.issued, token)
 	s.mu.Unlock()
+	entry.Credential = credential
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":     "Bearer",
 		"expires_in":     int(accessTokenLife.Seconds()),
@@ -83,6 +113,50 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		"access_token":   token,
 	})
 	return http.StatusOK
+}
+
+// authenticateClient checks the one credential a token request may present:
+// the app's client secret, or a client assertion. An assertion that names a
+// certificate by thumbprint is the app's own; any other is an external
+// issuer's token for a federated credential. It returns the credential as the
+// request log names it.
+func (s *Server) authenticateClient(form url.Values, tenant string, app *App) (string, *rejection) {
+	secret, assertion := form.Get("client_secret"), form.Get("client_assertion")
+	switch {
+	case secret != "" && assertion != "":
+		// RFC 6749 allows one client authentication method per request.
+		return "", invalidRequest(aadstsInvalidRequest,
+			"The request must contain only one of 'client_secret' and 'client_assertion'.")
+	case secret != "":
+		// An app without a secret answers as for a wrong one: Entra does not
+		// tell a caller which credentials an app has.
+		if app.ClientSecret == "" || secret != app.ClientSecret {
+			return "", invalidClient(aadstsInvalidSecret, "Invalid client secret provided. "+
+				"Ensure the secret being sent in the request is the client secret value, not the "+
+				"client secret ID, for a secret added to app '%s'.", app.ClientID)
+		}
+		return credentialSecret, nil
+	case assertion == "":
+		// Not invalidClient: this reply keeps the 400 graphsim has always sent.
+		return "", &rejection{status: http.StatusBadRequest, code: "invalid_client",
+			aadsts: aadstsNoCredential, text: "The request body must contain the following " +
+				"parameter: 'client_assertion' or 'client_secret'."}
+	case form.Get("client_assertion_type") == "":
+		return "", invalidRequest(aadstsMissingParameter,
+			"The request body must contain the following parameter: 'client_assertion_type'.")
+	case form.Get("client_assertion_type") != clientAssertionType:
+		return "", invalidRequest(aadstsInvalidRequest,
+			"The value of 'client_assertion_type' must be '%s'.", clientAssertionType)
+	}
+
+	a, rej := readAssertion(assertion)
+	if rej != nil {
+		return "", rej
+	}
+	if a.thumbprintHeader() != "" {
+		return s.verifyCertificateAssertion(a, tenant, app)
+	}
+	return s.verifyFederatedAssertion(a, app)
 }
 
 // checkScope accepts a scope list that asks for the tenant's own Graph; MSAL
@@ -103,6 +177,31 @@ func checkScope(w http.ResponseWriter, scope, cloud string) int {
 	}
 	return oauthError(w, http.StatusBadRequest, "invalid_scope", 70011,
 		fmt.Sprintf("The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", scope))
+}
+
+// rejection is an identity platform error reply that a check decided on and
+// serveToken writes.
+type rejection struct {
+	status int
+	code   string // the OAuth error, such as invalid_client
+	aadsts int
+	text   string
+}
+
+func (rj *rejection) write(w http.ResponseWriter) int {
+	return oauthError(w, rj.status, rj.code, rj.aadsts, rj.text)
+}
+
+// invalidClient is the 401 Entra answers when a client's credential fails.
+func invalidClient(aadsts int, format string, args ...any) *rejection {
+	return &rejection{status: http.StatusUnauthorized, code: "invalid_client", aadsts: aadsts,
+		text: fmt.Sprintf(format, args...)}
+}
+
+// invalidRequest is the 400 Entra answers for a request it cannot read.
+func invalidRequest(aadsts int, format string, args ...any) *rejection {
+	return &rejection{status: http.StatusBadRequest, code: "invalid_request", aadsts: aadsts,
+		text: fmt.Sprintf(format, args...)}
 }
 
 // oauthError writes the identity platform's error reply.

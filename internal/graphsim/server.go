@@ -1,9 +1,11 @@
 // Package graphsim is an HTTPS fake of the two Microsoft services the operator
 // calls: the identity platform's client-credentials sign-in (OpenID discovery
-// and the v2.0 token endpoint) and Graph's vppToken endpoints. It serves
-// tenants, apps and tokens from data, answers as the documented and observed
-// services do (Intune's nested error messages included), lets tests inject
-// failures, and keeps a log of every request for tests to assert on.
+// and the v2.0 token endpoint, taking a client secret, a certificate-signed
+// client assertion or an external issuer's token for a federated credential)
+// and Graph's vppToken endpoints. It serves tenants, apps and tokens from
+// data, answers as the documented and observed services do (Intune's nested
+// error messages included), lets tests inject failures, and keeps a log of
+// every request for tests to assert on.
 package graphsim
 
 import (
@@ -19,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -50,6 +53,10 @@ type Request struct {
 	// RequestID is the request-id Graph answered with.
 	RequestID string
 	UserAgent string
+	// Credential is what a token request signed in with: "secret",
+	// "certificate:<hex SHA-256 thumbprint>" or "federated:<subject>". It is
+	// empty when no access token was issued.
+	Credential string
 }
 
 // Fault makes matching requests fail. Zero fields match anything.
@@ -102,6 +109,8 @@ type Server struct {
 	throttled int                    // 429s sent for the write limits
 	data      *store
 	grants    map[string]grant
+	issued    []string // access tokens, in the order they were issued
+	received  []string // client assertions, in the order they arrived
 	faults    []*Fault
 	log       []Request
 }
@@ -190,6 +199,32 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.log...)
 }
 
+// AccessTokens returns a copy of the access tokens issued so far, for tests
+// that check no token leaks into logs or status.
+func (s *Server) AccessTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
+
+// ClientAssertions returns a copy of the client assertions token requests
+// carried so far, accepted or not, for tests that check none leaks.
+func (s *Server) ClientAssertions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.received)
+}
+
+// receiveAssertion keeps a token request's client assertion, if it has one.
+func (s *Server) receiveAssertion(assertion string) {
+	if assertion == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.received = append(s.received, assertion)
+}
+
 // Count returns how many logged requests had the op and, if tokenID is not
 // empty, the token ID.
 func (s *Server) Count(op Op, tokenID string) int {
@@ -230,8 +265,13 @@ func (s *Server) record(r Request) {
 	defer s.mu.Unlock()
 	s.log = append(s.log, r)
 	if s.accessLog != nil {
-		fmt.Fprintf(s.accessLog, "%s %-13s %s %s %d tenant=%s client=%s request-id=%s\n",
-			r.Time.UTC().Format(time.RFC3339), r.Op, r.Method, r.Path, r.Status, r.TenantID, r.ClientID, r.RequestID)
+		credential := ""
+		if r.Credential != "" {
+			credential = " credential=" + r.Credential
+		}
+		fmt.Fprintf(s.accessLog, "%s %-13s %s %s %d tenant=%s client=%s request-id=%s%s\n",
+			r.Time.UTC().Format(time.RFC3339), r.Op, r.Method, r.Path, r.Status, r.TenantID, r.ClientID,
+			r.RequestID, credential)
 	}
 }
 

@@ -22,6 +22,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		entry.TenantID = strings.ToLower(tenant)
 		if op == OpToken && r.ParseForm() == nil {
 			entry.ClientID = r.PostForm.Get("client_id")
+			// Kept before faults apply: a request a fault answers still sent it.
+			s.receiveAssertion(r.PostForm.Get("client_assertion"))
 		}
 	} else {
 		entry.RequestID = newGUID()
@@ -42,7 +44,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case OpDiscovery:
 		entry.Status = s.serveDiscovery(w, tenant)
 	case OpToken:
-		entry.Status = s.serveToken(w, r, tenant)
+		entry.Status = s.serveToken(w, r, tenant, &entry)
 	case OpSyncLicenses, OpGetVppToken, OpListVppTokens:
 		entry.Status = s.serveGraph(w, r, op, tokenID, &entry)
 	default:
