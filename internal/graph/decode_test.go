@@ -75,6 +75,17 @@ var _ = Describe("Decoding a vppToken reply", func() {
 		Expect(tok.LastSyncDateTime).To(BeNil())
 	})
 
+	DescribeTable("judges Intune's never by the UTC year, whatever the offset",
+		func(value string, want OmegaMatcher) {
+			tok, _, err := decodeVppToken([]byte(`{"id":"a","lastModifiedDateTime":"` + value + `"}`))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(tok.LastModifiedDateTime).To(want)
+		},
+		Entry("year 2 locally, year 1 in UTC", "0002-01-01T00:30:00+01:00", BeNil()),
+		Entry("year 1 locally, year 2 in UTC", "0001-12-31T23:30:00-01:00",
+			HaveValue(Equal(time.Date(2, 1, 1, 0, 30, 0, 0, time.UTC)))),
+	)
+
 	It("reads a time without an offset as UTC", func() {
 		tok, _, err := decodeVppToken([]byte(`{"id":"a","expirationDateTime":"2027-03-04T05:06:07.1234567"}`))
 		Expect(err).NotTo(HaveOccurred())
@@ -151,6 +162,14 @@ var _ = Describe("Graph error replies", func() {
 		Expect(e.Message).To(Equal("m"))
 	})
 
+	It("bounds an inner ErrorCode that comes without a message", func() {
+		inner := `{"ErrorCode":"` + strings.Repeat("x", 40000) + `"}`
+		body := `{"error":{"code":"UnknownError","message":` + jsonString(inner) + `}}`
+		e := parseAPIError(reply(401), []byte(body), now)
+		Expect(len(e.InnerCode)).To(BeNumerically("<=", maxIdentifier+len("…")))
+		Expect(e.Message).To(BeEmpty())
+	})
+
 	DescribeTable("read Retry-After as seconds or an HTTP date",
 		func(value string, want time.Duration) {
 			Expect(RetryAfter(value, now)).To(Equal(want))
@@ -164,6 +183,10 @@ var _ = Describe("Graph error replies", func() {
 		Entry("too large for an int64, clamped to a day", "99999999999999999999", 24*time.Hour),
 		Entry("an HTTP date", now.Add(90*time.Second).Format(http.TimeFormat), 90*time.Second),
 		Entry("an HTTP date in the past", now.Add(-time.Minute).Format(http.TimeFormat), time.Duration(0)),
+		Entry("an HTTP date more than a day away, clamped to a day", "Fri, 10 Dec 2027 00:00:00 GMT",
+			24*time.Hour),
+		Entry("the last HTTP date there is, clamped to a day", "Fri, 31 Dec 9999 23:59:59 GMT",
+			24*time.Hour),
 		Entry("garbage", "soon", time.Duration(0)),
 	)
 })

@@ -151,10 +151,15 @@ func (d *dateTimeOffset) UnmarshalJSON(b []byte) error {
 }
 
 func (d *dateTimeOffset) time() *time.Time {
-	if d == nil || d.t.Year() <= neverYear {
+	if d == nil {
 		return nil
 	}
+	// Judge by the UTC year: otherwise the offset a reply writes would decide
+	// whether one instant is "never" or a time in year 1.
 	t := d.t.UTC()
+	if t.Year() <= neverYear {
+		return nil
+	}
 	return &t
 }
 
