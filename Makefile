@@ -26,8 +26,9 @@ demo: envtest build ## Run the operator end to end on a local control plane and 
 	go run ./hack/demo --bin $(BIN) --assets $(ENVTEST_DIR) --kubectl $(DEMO_KUBECTL)
 
 .PHONY: test
-test: envtest verify-generated vet ## Check generated files, vet, and run every test on a real API server.
+test: envtest verify-generated vet ## Check generated files, vet, run every test on a real API server, then fuzz.
 	go test ./... -count=1
+	@$(MAKE) --no-print-directory fuzz
 
 .PHONY: help
 help: ## Show this help.
@@ -45,6 +46,8 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests from the markers.
 	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=workload-identity-role paths=./internal/workloadidentity/... \
+		output:rbac:artifacts:config=config/rbac/workload-identity
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated code or manifests are out of date.
@@ -53,6 +56,17 @@ verify-generated: $(CONTROLLER_GEN) ## Fail when generated code or manifests are
 .PHONY: vet
 vet: ## Run go vet.
 	go vet ./...
+
+# Go fuzzes one target per run, so each parser gets its own FUZZTIME. Inputs
+# that break a target land in internal/graph/testdata/fuzz, where plain
+# `go test` replays them.
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Fuzz the Graph reply parsers, FUZZTIME (10s) each; FUZZTIME=60s to hunt.
+	go test ./internal/graph -run '^$$' -fuzz '^FuzzDecodeVppToken$$' -fuzztime $(FUZZTIME) -parallel 2
+	go test ./internal/graph -run '^$$' -fuzz '^FuzzParseAPIError$$' -fuzztime $(FUZZTIME) -parallel 2
+	go test ./internal/graph -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZTIME) -parallel 2
 
 .PHONY: fmt
 fmt: ## Run gofmt.

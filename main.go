@@ -8,13 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -34,6 +38,8 @@ type config struct {
 	metricsAddr             string
 	probeAddr               string
 	leaderElect             bool
+	leaderElectionNamespace string
+	namespaces              []string
 	graphEndpoint           string
 	authorityHost           string
 	maxConcurrentReconciles int
@@ -52,6 +58,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 		"Address the health and readiness probes bind to.")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false,
 		"Elect a leader among replicas, so that only one calls Graph.")
+	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; empty means the manager's own namespace in a cluster.")
+	namespaces := fs.String("namespaces", "",
+		"Comma-separated namespaces to watch VppTokens, Secrets and ServiceAccounts in; empty means all. "+
+			"With a list, the manager needs its permissions only in those namespaces.")
 	fs.StringVar(&c.graphEndpoint, "graph-endpoint", "",
 		"HTTPS URL that replaces every cloud's Graph root, for proxies and tests.")
 	fs.StringVar(&c.authorityHost, "authority-host", "",
@@ -72,6 +83,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 	}
 
 	var err error
+	if c.namespaces, err = parseNamespaces(*namespaces); err != nil {
+		return nil, fmt.Errorf("--namespaces: %w", err)
+	}
 	if c.graphEndpoint != "" {
 		if c.graphEndpoint, err = graph.ParseEndpoint(c.graphEndpoint); err != nil {
 			return nil, fmt.Errorf("--graph-endpoint: %w", err)
@@ -95,6 +109,37 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 		return nil, errors.New("--expiry-warning must not be negative")
 	}
 	return c, nil
+}
+
+// parseNamespaces reads a comma-separated list of namespace names.
+func parseNamespaces(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, ns := range strings.Split(list, ",") {
+		ns = strings.TrimSpace(ns)
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// cacheOptions limits the manager's caches, and so its watches, to the
+// namespaces given; none means the whole cluster.
+func cacheOptions(namespaces []string) cache.Options {
+	if len(namespaces) == 0 {
+		return cache.Options{}
+	}
+	opts := cache.Options{DefaultNamespaces: map[string]cache.Config{}}
+	for _, ns := range namespaces {
+		opts.DefaultNamespaces[ns] = cache.Config{}
+	}
+	return opts
 }
 
 func main() {
@@ -121,11 +166,16 @@ func run(ctx context.Context, cfg *config) error {
 		return fmt.Errorf("finding the cluster: %w", err)
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: cfg.metricsAddr},
-		HealthProbeBindAddress: cfg.probeAddr,
-		LeaderElection:         cfg.leaderElect,
-		LeaderElectionID:       "vpp-operator.intune.vpp-operator.io",
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:  cfg.probeAddr,
+		LeaderElection:          cfg.leaderElect,
+		LeaderElectionID:        "vpp-operator.intune.vpp-operator.io",
+		LeaderElectionNamespace: cfg.leaderElectionNamespace,
+		// The process exits as soon as the manager stops, so it can hand the
+		// Lease over at once instead of making the next leader wait it out.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(cfg.namespaces),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -155,7 +205,7 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 
-	ctrl.Log.Info("starting manager", "version", version,
+	ctrl.Log.Info("starting manager", "version", version, "namespaces", cfg.namespaces,
 		"graphEndpoint", cfg.graphEndpoint, "authorityHost", cfg.authorityHost)
 	return mgr.Start(ctx)
 }

@@ -12,7 +12,7 @@ import (
 
 func TestManager(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Manager flags")
+	RunSpecs(t, "Manager")
 }
 
 var _ = Describe("Manager flags", func() {
@@ -44,6 +44,14 @@ var _ = Describe("Manager flags", func() {
 		Expect(c.authorityHost).To(Equal("https://login.proxy.example"))
 	})
 
+	It("read a namespace list, dropping repeats and spaces", func() {
+		c, err := parse("--namespaces= team-a,team-b ,team-a")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.namespaces).To(Equal([]string{"team-a", "team-b"}))
+		Expect(cacheOptions(c.namespaces).DefaultNamespaces).To(HaveLen(2))
+		Expect(cacheOptions(nil).DefaultNamespaces).To(BeNil(), "no list watches the whole cluster")
+	})
+
 	DescribeTable("reject values that cannot work, naming the flag",
 		func(args []string, problem string) {
 			_, err := parse(args...)
@@ -56,5 +64,7 @@ var _ = Describe("Manager flags", func() {
 		Entry("an unknown flag", []string{"--graph-url=https://x"}, "graph-url"),
 		Entry("no writes", []string{"--app-write-limit=0"}, "--app-write-limit"),
 		Entry("a negative warning window", []string{"--expiry-warning=-1h"}, "--expiry-warning"),
+		Entry("a namespace that is not a name", []string{"--namespaces=team-a,Team_B"}, `--namespaces: "Team_B"`),
+		Entry("an empty namespace in a list", []string{"--namespaces=team-a,,team-b"}, `--namespaces: ""`),
 	)
 })

@@ -130,6 +130,11 @@ type worldOptions struct {
 	noManager bool
 	// config, when set, is how the world's manager reaches the API server.
 	config *rest.Config
+	// apps, given the world's namespace, are more app registrations in the
+	// main tenant; federated credentials name the namespace in their subject.
+	apps func(ns string) []graphsim.App
+	// issuers are the token issuers graphsim trusts for federated credentials.
+	issuers []graphsim.Issuer
 }
 
 // newWorld starts graphsim with the tokens in the main tenant, creates the
@@ -143,23 +148,27 @@ func newWorld(tokens ...graphsim.VppToken) *world {
 
 func newWorldWith(opts worldOptions) *world {
 	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vpp-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+
+	var apps []graphsim.App
+	if opts.apps != nil {
+		apps = opts.apps(ns.Name)
+	}
 	sim, err := graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{
 		ID: tenantID,
-		Apps: []graphsim.App{
+		Apps: append([]graphsim.App{
 			{ClientID: clientID, ClientSecret: clientSecret},
 			{ClientID: deniedClientID, ClientSecret: deniedSecret, Denied: true},
-		},
+		}, apps...),
 		VppTokens: opts.tokens,
 	}, {
 		ID:        otherTenantID,
 		Apps:      []graphsim.App{{ClientID: clientID, ClientSecret: otherSecret}},
 		VppTokens: opts.otherTokens,
-	}}}, graphsim.Options{Throttle: opts.throttle})
+	}}, Issuers: opts.issuers}, graphsim.Options{Throttle: opts.throttle})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(sim.Close)
-
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vpp-"}}
-	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 
 	w := &world{ns: ns.Name, sim: sim, clock: clocktesting.NewFakeClock(time.Now()), logs: &syncBuffer{}, opts: opts}
 	w.putSecret(secretName, map[string]string{
@@ -188,6 +197,8 @@ type managerOptions struct {
 	leaderElection bool
 	// config, when set, replaces the suite's connection to the API server.
 	config *rest.Config
+	// namespaces the manager watches; empty means the world's namespace.
+	namespaces []string
 }
 
 // startManager runs the world's manager, logging into w.logs.
@@ -211,6 +222,12 @@ func (w *world) runManager(mo managerOptions, logs *syncBuffer) (stop func()) {
 		// Specs run one after another against one API server; each manager
 		// sees only its own spec's namespace.
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{w.ns: {}}},
+	}
+	if len(mo.namespaces) > 0 {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range mo.namespaces {
+			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
 	}
 	if mo.leaderElection {
 		opts.LeaderElection = true
@@ -293,7 +310,7 @@ func (w *world) createToken(name, tokenID string, mutate ...func(*intunev1alpha1
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name},
 		Spec: intunev1alpha1.VppTokenSpec{
 			TokenID:     tokenID,
-			Credentials: intunev1alpha1.Credentials{SecretRef: intunev1alpha1.SecretReference{Name: secretName}},
+			Credentials: intunev1alpha1.Credentials{SecretRef: &intunev1alpha1.SecretReference{Name: secretName}},
 		},
 	}
 	for _, m := range mutate {
@@ -456,7 +473,7 @@ func denyStatus(ns, org string) {
 	probe := &intunev1alpha1.VppToken{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy-probe"},
 		Spec: intunev1alpha1.VppTokenSpec{TokenID: seedTokenID, Suspend: true,
-			Credentials: intunev1alpha1.Credentials{SecretRef: intunev1alpha1.SecretReference{Name: secretName}}},
+			Credentials: intunev1alpha1.Credentials{SecretRef: &intunev1alpha1.SecretReference{Name: secretName}}},
 	}
 	Expect(k8sClient.Create(ctx, probe)).To(Succeed())
 	patch := []byte(fmt.Sprintf(`{"status":{"organizationName":%q}}`, org))

@@ -36,7 +36,9 @@ const requiredPermission = "DeviceManagementServiceConfig.ReadWrite.All"
 //   - Graph 403: PermissionDenied; 404: TokenNotFound; 429: Throttled
 //   - Graph 5xx, timeouts, refused connections, malformed replies: GraphUnavailable
 //   - any other Graph 4xx: BadRequest
-func classify(err error, tokenID string) failure {
+//
+// advice says what to check about the credentials when sign-in is refused.
+func classify(err error, tokenID, advice string) failure {
 	var (
 		apiErr  *graph.APIError
 		authErr *graph.AuthError
@@ -49,7 +51,7 @@ func classify(err error, tokenID string) failure {
 				Message: "The identity platform is throttling sign-ins for this app; the operator backs off."}
 		}
 		return failure{Reason: intunev1alpha1.ReasonCredentialsInvalid,
-			Message: fmt.Sprintf("Sign-in failed: %s. Fix tenantId, clientId or clientSecret in the Secret.", authErr)}
+			Message: fmt.Sprintf("Sign-in failed: %s. %s", authErr, advice)}
 
 	case errors.As(err, &apiErr):
 		return classifyAPIError(apiErr, tokenID)

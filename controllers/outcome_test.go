@@ -15,7 +15,7 @@ import (
 var _ = Describe("classify", func() {
 	DescribeTable("maps each Graph client error to one reason",
 		func(err error, reason string, retryAfter time.Duration, requestID string) {
-			f := classify(fmt.Errorf("wrapped: %w", err), seedTokenID)
+			f := classify(fmt.Errorf("wrapped: %w", err), seedTokenID, "Check the app.")
 			Expect(f.Reason).To(Equal(reason))
 			Expect(f.RetryAfter).To(Equal(retryAfter))
 			Expect(f.RequestID).To(Equal(requestID))
@@ -69,10 +69,10 @@ var _ = Describe("classify", func() {
 	)
 })
 
-var _ = Describe("checkCredentials", func() {
-	DescribeTable("says what is wrong with the Secret before anything is sent",
+var _ = Describe("checkIDs", func() {
+	DescribeTable("says what is wrong with the tenant and client IDs before anything is sent",
 		func(app graph.AppCredentials, reason, message string) {
-			f := checkCredentials("app", app)
+			f := checkIDs(`Secret "app"`, app, "add the keys")
 			if reason == "" {
 				Expect(f).To(BeNil())
 				return
@@ -83,9 +83,11 @@ var _ = Describe("checkCredentials", func() {
 			Expect(f.Message).NotTo(ContainSubstring("hunter2"))
 		},
 		Entry("good values", graph.AppCredentials{TenantID: tenantID, ClientID: clientID, ClientSecret: "hunter2"}, "", ""),
-		Entry("a tenant domain", graph.AppCredentials{TenantID: "contoso.onmicrosoft.com", ClientID: clientID, ClientSecret: "hunter2"}, "", ""),
-		Entry("missing keys, listed in order", graph.AppCredentials{TenantID: tenantID},
-			intunev1alpha1.ReasonCredentialsMissing, "no value for clientId, clientSecret"),
+		Entry("a tenant domain", graph.AppCredentials{TenantID: "contoso.onmicrosoft.com", ClientID: clientID}, "", ""),
+		Entry("both IDs missing", graph.AppCredentials{ClientSecret: "hunter2"},
+			intunev1alpha1.ReasonCredentialsMissing, `No client or tenant ID for Secret "app": add the keys.`),
+		Entry("the client ID missing", graph.AppCredentials{TenantID: tenantID},
+			intunev1alpha1.ReasonCredentialsMissing, "No client ID"),
 		Entry("a client ID that is not a GUID", graph.AppCredentials{TenantID: tenantID, ClientID: "my-app", ClientSecret: "hunter2"},
 			intunev1alpha1.ReasonCredentialsInvalid, "Application (client) ID"),
 		Entry("a tenant that is neither GUID nor domain", graph.AppCredentials{TenantID: "../x", ClientID: clientID, ClientSecret: "hunter2"},

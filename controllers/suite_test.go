@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -35,6 +36,9 @@ func TestControllers(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	// Waits are for the operator's work, not timing: generous, so that a
+	// loaded machine does not fail a spec.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(intunev1alpha1.AddToScheme(scheme)).To(Succeed())
 

@@ -32,6 +32,7 @@ import (
 	"github.com/vpp-operator/vpp-operator/internal/graph"
 	"github.com/vpp-operator/vpp-operator/internal/pacing"
 	"github.com/vpp-operator/vpp-operator/internal/schedule"
+	"github.com/vpp-operator/vpp-operator/internal/workloadidentity"
 )
 
 // LicenseSyncer is the Graph calls the reconciler makes; *graph.Client is one.
@@ -69,20 +70,29 @@ type VppTokenReconciler struct {
 	// (a label, an annotation from a reloader) does not cut a backoff short.
 	// It lives in memory only: after a restart a changed Secret counts as new.
 	usedCredentials sync.Map
+
+	tokensOnce sync.Once
+	tokens     *workloadidentity.Cache
 }
 
 // DefaultExpiryWarning is the warning window monitoring tools in the field use.
 const DefaultExpiryWarning = 30 * 24 * time.Hour
 
-// secretRefIndex indexes VppTokens by the name of their credentials Secret.
-const secretRefIndex = ".spec.credentials.secretRef.name"
+// Indexes of VppTokens by the name of their credentials Secret or ServiceAccount.
+const (
+	secretRefIndex      = ".spec.credentials.secretRef.name"
+	serviceAccountIndex = ".spec.credentials.workloadIdentity.serviceAccountName"
+)
 
 // eventAction is the action of every event the reconciler records.
 const eventAction = "SyncLicenses"
 
+// The operator reads VppTokens and patches their status; it reads Secrets and
+// ServiceAccounts, watching their metadata only; it records events. Requesting
+// ServiceAccount tokens is a role of its own: see package workloadidentity.
 // +kubebuilder:rbac:groups=intune.vpp-operator.io,resources=vpptokens,verbs=get;list;watch
-// +kubebuilder:rbac:groups=intune.vpp-operator.io,resources=vpptokens/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=intune.vpp-operator.io,resources=vpptokens/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=secrets;serviceaccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one VppToken's status up to date, syncing when due.
@@ -134,7 +144,7 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		tok = *orig.DeepCopy()
 		// What the attempt used stays recorded, so it is not mistaken for new.
 		tok.Status.LastHandledSyncRequest = refused.LastHandledSyncRequest
-		tok.Status.SecretResourceVersion = refused.SecretResourceVersion
+		tok.Status.CredentialsResourceVersion = refused.CredentialsResourceVersion
 		markFailed(&tok, rejectedStatus(err), now, r.jitter())
 		err = r.commit(ctx, orig, &tok, client.MergeFrom(orig))
 	}
@@ -163,7 +173,7 @@ func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppTok
 		}
 	}
 
-	tok.Status.SecretResourceVersion = creds.resourceVersion
+	tok.Status.CredentialsResourceVersion = creds.resourceVersion
 	r.usedCredentials.Store(client.ObjectKeyFromObject(tok), creds.fingerprint())
 	if action == schedule.Sync {
 		tok.Status.LastHandledSyncRequest = syncRequest(tok)
@@ -180,7 +190,7 @@ func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppTok
 		res, err = r.Graph.SyncLicenses(ctx, target)
 	}
 	if err != nil {
-		f := classify(err, tok.Spec.TokenID)
+		f := classify(err, tok.Spec.TokenID, creds.signInAdvice)
 		log.FromContext(ctx).V(1).Info("sync failed", "reason", f.Reason, "requestId", f.RequestID,
 			"tenant", creds.app.TenantID, "error", err.Error())
 		if action == schedule.Poll && tok.Status.SyncPolls+1 < schedule.MaxPolls {
@@ -289,8 +299,8 @@ func (r *VppTokenReconciler) decide(ctx context.Context, tok *intunev1alpha1.Vpp
 }
 
 // scheduleState is the part of a token the schedule decides on. For a failing
-// token whose Secret has a new resourceVersion it reads the Secret, to tell a
-// change of credentials from a change of metadata.
+// token whose Secret or ServiceAccount has a new resourceVersion it reads the
+// credentials, to tell a change of them from a change of other metadata.
 func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alpha1.VppToken) (schedule.State, error) {
 	s := tok.Status
 	synced := meta.FindStatusCondition(s.Conditions, intunev1alpha1.ConditionSynced)
@@ -308,20 +318,20 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 		return state, nil
 	}
 
-	version, err := r.secretResourceVersion(ctx, tok)
+	version, err := r.credentialsResourceVersion(ctx, tok)
 	if err != nil {
 		return state, err
 	}
 	key := client.ObjectKeyFromObject(tok)
 	used, known := r.usedCredentials.Load(key)
-	if version == s.SecretResourceVersion && known {
+	if version == s.CredentialsResourceVersion && known {
 		return state, nil
 	}
 	creds, err := r.loadCredentials(ctx, tok)
 	if err != nil {
 		return state, err
 	}
-	if version == s.SecretResourceVersion {
+	if version == s.CredentialsResourceVersion {
 		// First look since a restart at a Secret the last attempt used: its
 		// credentials are the baseline for later changes.
 		r.usedCredentials.Store(key, creds.fingerprint())
@@ -331,8 +341,8 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 	if !state.CredentialsChanged {
 		// Only metadata changed: note the version, so that a restarted
 		// operator, which remembers no fingerprints, does not take the
-		// Secret for new.
-		tok.Status.SecretResourceVersion = version
+		// credentials for new.
+		tok.Status.CredentialsResourceVersion = version
 	}
 	return state, nil
 }
@@ -412,37 +422,61 @@ func (r *VppTokenReconciler) reportOutcome(ctx context.Context, orig, tok *intun
 }
 
 // SetupWithManager registers the reconciler. It watches VppTokens, ignoring
-// updates to their status (its own writes), and the metadata of Secrets, so a
-// changed Secret reaches the tokens that use it.
+// updates to their status (its own writes), and the metadata of Secrets and
+// ServiceAccounts, so a changed credential reaches the tokens that use it.
 func (r *VppTokenReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
-	err := mgr.GetFieldIndexer().IndexField(ctx, &intunev1alpha1.VppToken{}, secretRefIndex,
-		func(o client.Object) []string {
-			return []string{o.(*intunev1alpha1.VppToken).Spec.Credentials.SecretRef.Name}
-		})
-	if err != nil {
-		return err
+	indexes := map[string]func(intunev1alpha1.Credentials) string{
+		secretRefIndex: func(c intunev1alpha1.Credentials) string {
+			if c.SecretRef == nil {
+				return ""
+			}
+			return c.SecretRef.Name
+		},
+		serviceAccountIndex: func(c intunev1alpha1.Credentials) string {
+			if c.WorkloadIdentity == nil {
+				return ""
+			}
+			return c.WorkloadIdentity.ServiceAccountName
+		},
+	}
+	for field, nameOf := range indexes {
+		err := mgr.GetFieldIndexer().IndexField(ctx, &intunev1alpha1.VppToken{}, field,
+			func(o client.Object) []string {
+				if name := nameOf(o.(*intunev1alpha1.VppToken).Spec.Credentials); name != "" {
+					return []string{name}
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
 	}
 
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("vpptoken").
 		For(&intunev1alpha1.VppToken{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tokensUsingSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tokensUsing(secretRefIndex))).
+		WatchesMetadata(&corev1.ServiceAccount{},
+			handler.EnqueueRequestsFromMapFunc(r.tokensUsing(serviceAccountIndex))).
 		WithOptions(opts).
 		Complete(r)
 }
 
-// tokensUsingSecret maps a Secret to the VppTokens in its namespace that use it.
-func (r *VppTokenReconciler) tokensUsingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	var list intunev1alpha1.VppTokenList
-	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()),
-		client.MatchingFields{secretRefIndex: secret.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "listing VppTokens for a Secret", "secret", secret.GetName())
-		return nil
+// tokensUsing maps a Secret or ServiceAccount to the VppTokens in its
+// namespace that name it, by the given index.
+func (r *VppTokenReconciler) tokensUsing(index string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var list intunev1alpha1.VppTokenList
+		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()),
+			client.MatchingFields{index: obj.GetName()}); err != nil {
+			log.FromContext(ctx).Error(err, "listing VppTokens for a credential source", "name", obj.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, t := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+		}
+		return reqs
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, t := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
-	}
-	return reqs
 }

@@ -5,18 +5,22 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	corev1 "k8s.io/api/core/v1"
+	"maps"
 	"net/http"
 	"regexp"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"slices"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/prometheus/common/expfmt"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/internal/graphsim"
@@ -442,7 +446,7 @@ var _ = Describe("Failures", func() {
 		t = w.waitForReason("nosecret", intunev1alpha1.ReasonCredentialsMissing)
 		Eventually(func() string {
 			return condition(w.get("nosecret"), intunev1alpha1.ConditionReady).Message
-		}).Should(ContainSubstring("no value for clientSecret"))
+		}).Should(ContainSubstring(`Secret "not-yet" has no credential: add the key clientSecret, or tls.crt and tls.key.`))
 
 		w.putSecret("not-yet", map[string]string{"tenantId": tenantID, "clientId": clientID, "clientSecret": clientSecret})
 		w.waitForReason("nosecret", intunev1alpha1.ReasonSynced)
@@ -490,47 +494,151 @@ var _ = Describe("Access tokens", func() {
 })
 
 var _ = Describe("Secrets", func() {
-	It("never appear in status, events or logs, whatever the outcome", func() {
-		good, other := newTokenID(), newTokenID()
-		w := newWorld(seedToken(), validToken(good), validToken(other))
+	It("never appear in status, events, logs, metrics or errors, whatever the outcome", func() {
+		issuer := clusterIssuer()
+		cert, stray := validCertificate(), validCertificate()
+		ids := map[string]string{}
+		tokens := []graphsim.VppToken{seedToken()}
+		// Each token is named for the Ready reason it ends in.
+		served := func(name string, mutate func(*graphsim.VppToken)) {
+			ids[name] = newTokenID()
+			t := validToken(ids[name])
+			if mutate != nil {
+				mutate(&t)
+			}
+			tokens = append(tokens, t)
+		}
+		state := func(s string) func(*graphsim.VppToken) {
+			return func(t *graphsim.VppToken) { t.Properties["state"] = s }
+		}
+		for _, name := range []string{"synced", "synced-cert", "synced-wi", "wrong-secret", "wrong-cert",
+			"denied", "missing", "bad-request", "throttled", "malformed", "suspended"} {
+			served(name, nil)
+		}
+		served("sync-failed", func(t *graphsim.VppToken) { t.SyncResult = "failed" })
+		served("in-progress", func(t *graphsim.VppToken) { t.SyncPolls = 100 })
+		served("expired", state("expired"))
+		served("invalid", state("invalid"))
+		served("external-mdm", state("assignedToExternalMDM"))
+		served("duplicate", state("duplicateLocationId"))
+		ids["not-found"] = newTokenID()
+
+		w := newWorldWith(worldOptions{tokens: tokens, issuers: []graphsim.Issuer{issuer},
+			apps: func(ns string) []graphsim.App {
+				return []graphsim.App{
+					{ClientID: certClientID, Certificates: []string{cert.cert}},
+					federated(wiClientID, issuer, ns, wiAccount),
+				}
+			}})
 		w.putSecret("wrong", map[string]string{"tenantId": tenantID, "clientId": clientID, "clientSecret": clientSecret + "x"})
 		w.putSecret("denied", map[string]string{"tenantId": tenantID, "clientId": deniedClientID, "clientSecret": deniedSecret})
-		w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, TokenID: other, Status: http.StatusOK,
-			Body: `{"id":"` + other + `","token":"` + appleToken + `","state":5}`})
+		w.putTLSSecret("app-cert", cert)
+		w.putTLSSecret("stray-cert", stray)
+		w.putServiceAccount(wiAccount, wiAnnotations(wiClientID))
+		fault := func(name string, status int) {
+			w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, TokenID: ids[name], Status: status})
+		}
+		fault("bad-request", http.StatusBadRequest)
+		fault("throttled", http.StatusTooManyRequests)
+		w.sim.Inject(graphsim.Fault{Op: graphsim.OpSyncLicenses, TokenID: ids["malformed"], Status: http.StatusOK,
+			Body: `{"id":"` + ids["malformed"] + `","token":"` + appleToken + `","state":5}`})
 
-		w.createToken("leak-seed", seedTokenID)
-		w.createToken("leak-good", good)
-		w.createToken("leak-malformed", other)
-		w.createToken("leak-wrong", good, func(t *intunev1alpha1.VppToken) { t.Spec.Credentials.SecretRef.Name = "wrong" })
-		w.createToken("leak-denied", good, func(t *intunev1alpha1.VppToken) { t.Spec.Credentials.SecretRef.Name = "denied" })
-		w.waitForReason("leak-seed", intunev1alpha1.ReasonTokenStateUnknown)
-		w.waitForReason("leak-good", intunev1alpha1.ReasonSynced)
-		w.waitForReason("leak-malformed", intunev1alpha1.ReasonGraphUnavailable)
-		w.waitForReason("leak-wrong", intunev1alpha1.ReasonCredentialsInvalid)
-		w.waitForReason("leak-denied", intunev1alpha1.ReasonPermissionDenied)
+		withSecret := func(name string) func(*intunev1alpha1.VppToken) {
+			return func(t *intunev1alpha1.VppToken) { t.Spec.Credentials.SecretRef.Name = name }
+		}
+		options := map[string]func(*intunev1alpha1.VppToken){
+			"synced-cert":  withCertificate("app-cert"),
+			"wrong-cert":   withCertificate("stray-cert"),
+			"synced-wi":    withWorkloadIdentity(wiAccount),
+			"wrong-secret": withSecret("wrong"),
+			"denied":       withSecret("denied"),
+			"missing":      withSecret("absent"),
+			"suspended":    func(t *intunev1alpha1.VppToken) { t.Spec.Suspend = true },
+		}
+		w.createToken("seed", seedTokenID)
+		for name, id := range ids {
+			if mutate, ok := options[name]; ok {
+				w.createToken(name, id, mutate)
+			} else {
+				w.createToken(name, id)
+			}
+		}
+		want := map[string]string{
+			"seed": intunev1alpha1.ReasonTokenStateUnknown, "synced": intunev1alpha1.ReasonSynced,
+			"synced-cert": intunev1alpha1.ReasonSynced, "synced-wi": intunev1alpha1.ReasonSynced,
+			"wrong-secret": intunev1alpha1.ReasonCredentialsInvalid,
+			"wrong-cert":   intunev1alpha1.ReasonCredentialsInvalid,
+			"denied":       intunev1alpha1.ReasonPermissionDenied, "missing": intunev1alpha1.ReasonCredentialsMissing,
+			"not-found": intunev1alpha1.ReasonTokenNotFound, "bad-request": intunev1alpha1.ReasonBadRequest,
+			"throttled": intunev1alpha1.ReasonThrottled, "malformed": intunev1alpha1.ReasonGraphUnavailable,
+			"sync-failed": intunev1alpha1.ReasonSyncFailed, "in-progress": intunev1alpha1.ReasonSyncInProgress,
+			"expired": intunev1alpha1.ReasonTokenExpired, "invalid": intunev1alpha1.ReasonTokenInvalid,
+			"external-mdm": intunev1alpha1.ReasonAssignedToExternalMDM,
+			"duplicate":    intunev1alpha1.ReasonDuplicateLocation, "suspended": intunev1alpha1.ReasonSuspended,
+		}
+		for name, reason := range want {
+			w.waitForReason(name, reason)
+		}
+		Expect(slices.Sorted(maps.Values(want))).To(ContainElements(allReadyReasons), "the run covers every reason")
+		Eventually(func() int { return len(w.events("denied")) }).Should(BeNumerically(">", 0))
 
 		var emitted strings.Builder
 		var list intunev1alpha1.VppTokenList
-		Expect(k8sClient.List(ctx, &list)).To(Succeed())
+		Expect(k8sClient.List(ctx, &list, client.InNamespace(w.ns))).To(Succeed())
 		for _, t := range list.Items {
 			emitted.WriteString(mustJSON(t.Status))
-		}
-		Eventually(func() int { return len(w.events("leak-denied")) }).Should(BeNumerically(">", 0))
-		for _, name := range []string{"leak-seed", "leak-good", "leak-malformed", "leak-wrong", "leak-denied"} {
-			emitted.WriteString(strings.Join(w.events(name), "\n"))
+			emitted.WriteString(strings.Join(w.events(t.Name), "\n"))
 		}
 		emitted.WriteString(w.logs.String())
 		// client-go logs protobuf bodies at high verbosity as hex dumps.
 		emitted.WriteString(undumpHex(w.logs.String()))
-
+		emitted.WriteString(gatherMetrics())
 		Expect(emitted.String()).To(ContainSubstring("AADSTS7000215"), "the scan covers the failures")
-		for _, secret := range []string{appleToken, clientSecret, deniedSecret, otherSecret} {
+		Expect(emitted.String()).To(ContainSubstring("AADSTS700027"), "and a refused certificate")
+
+		planted := []string{appleToken, clientSecret, deniedSecret, otherSecret}
+		for _, c := range []testCertificate{cert, stray} {
+			// A leak of a PEM key shows as whole lines of its body.
+			planted = append(planted, strings.Split(keyBody(c.key), "\n")...)
+		}
+		assertions := w.sim.ClientAssertions()
+		Expect(assertions).NotTo(BeEmpty(), "the run exchanged a ServiceAccount token")
+		for _, a := range assertions {
+			planted = append(planted, a, a[strings.LastIndex(a, ".")+1:])
+		}
+		accessTokens := w.sim.AccessTokens()
+		Expect(accessTokens).NotTo(BeEmpty())
+		planted = append(planted, accessTokens...)
+		for _, secret := range planted {
 			Expect(emitted.String()).NotTo(ContainSubstring(secret))
 			Expect(emitted.String()).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(secret))))
 		}
-		Expect(emitted.String()).NotTo(ContainSubstring("simtoken-"), "no access token")
 	})
 })
+
+// allReadyReasons are the reasons the Ready condition can have.
+var allReadyReasons = []string{
+	intunev1alpha1.ReasonSynced, intunev1alpha1.ReasonCredentialsMissing, intunev1alpha1.ReasonCredentialsInvalid,
+	intunev1alpha1.ReasonPermissionDenied, intunev1alpha1.ReasonTokenNotFound, intunev1alpha1.ReasonBadRequest,
+	intunev1alpha1.ReasonThrottled, intunev1alpha1.ReasonGraphUnavailable, intunev1alpha1.ReasonSyncFailed,
+	intunev1alpha1.ReasonSyncInProgress, intunev1alpha1.ReasonTokenExpired, intunev1alpha1.ReasonTokenInvalid,
+	intunev1alpha1.ReasonAssignedToExternalMDM, intunev1alpha1.ReasonDuplicateLocation,
+	intunev1alpha1.ReasonTokenStateUnknown, intunev1alpha1.ReasonSuspended,
+}
+
+// gatherMetrics renders every metric the process registered, as a scrape would.
+func gatherMetrics() string {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	var b strings.Builder
+	for _, mf := range families {
+		_, err := expfmt.MetricFamilyToText(&b, mf)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	Expect(b.String()).To(ContainSubstring("controller_runtime_reconcile_total"))
+	return b.String()
+}
 
 var _ = Describe("The API server", func() {
 	base := func() *intunev1alpha1.VppToken {
@@ -538,7 +646,7 @@ var _ = Describe("The API server", func() {
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "invalid-"},
 			Spec: intunev1alpha1.VppTokenSpec{
 				TokenID:     seedTokenID,
-				Credentials: intunev1alpha1.Credentials{SecretRef: intunev1alpha1.SecretReference{Name: "app"}},
+				Credentials: intunev1alpha1.Credentials{SecretRef: &intunev1alpha1.SecretReference{Name: "app"}},
 			},
 		}
 	}
@@ -573,6 +681,35 @@ var _ = Describe("The API server", func() {
 		Entry("a Secret name that is not a name", func(t *intunev1alpha1.VppToken) {
 			t.Spec.Credentials.SecretRef.Name = "../other"
 		}, "spec.credentials.secretRef.name", "should match"),
+		Entry("two credential sources", func(t *intunev1alpha1.VppToken) {
+			t.Spec.Credentials.WorkloadIdentity = &intunev1alpha1.WorkloadIdentity{ServiceAccountName: "intune"}
+		}, "spec.credentials", "set exactly one of secretRef or workloadIdentity"),
+		Entry("no credential source", func(t *intunev1alpha1.VppToken) { t.Spec.Credentials = intunev1alpha1.Credentials{} },
+			"spec.credentials", "set exactly one of secretRef or workloadIdentity"),
+		Entry("a ServiceAccount name that is not a name", func(t *intunev1alpha1.VppToken) {
+			t.Spec.Credentials = intunev1alpha1.Credentials{
+				WorkloadIdentity: &intunev1alpha1.WorkloadIdentity{ServiceAccountName: "kube-system/default"}}
+		}, "spec.credentials.workloadIdentity.serviceAccountName", "should match"),
+		Entry("a client ID that is not a GUID", func(t *intunev1alpha1.VppToken) {
+			t.Spec.Credentials = intunev1alpha1.Credentials{WorkloadIdentity: &intunev1alpha1.WorkloadIdentity{
+				ServiceAccountName: "intune", ClientID: "my-app"}}
+		}, "spec.credentials.workloadIdentity.clientId", "should match"),
+		Entry("a tenant ID that is neither GUID nor domain", func(t *intunev1alpha1.VppToken) {
+			t.Spec.Credentials.SecretRef.TenantID = "https://evil.example/"
+		}, "spec.credentials.secretRef.tenantId", "should match"),
+		Entry("an absurdly long token name", func(t *intunev1alpha1.VppToken) {
+			t.GenerateName, t.Name = "", strings.Repeat("a", 300)
+		}, "metadata.name", "must be no more than 253 characters"),
+		Entry("an absurdly long Secret name", func(t *intunev1alpha1.VppToken) {
+			t.Spec.Credentials.SecretRef.Name = strings.Repeat("a", 300)
+		}, "spec.credentials.secretRef.name", "may not be more than 253"),
+		Entry("an absurdly long ServiceAccount name", func(t *intunev1alpha1.VppToken) {
+			t.Spec.Credentials = intunev1alpha1.Credentials{
+				WorkloadIdentity: &intunev1alpha1.WorkloadIdentity{ServiceAccountName: strings.Repeat("a", 300)}}
+		}, "spec.credentials.workloadIdentity.serviceAccountName", "may not be more than 253"),
+		Entry("an absurdly long interval", func(t *intunev1alpha1.VppToken) {
+			t.Spec.SyncInterval = &metav1.Duration{Duration: 1<<63 - 1}
+		}, "spec.syncInterval", "should match"),
 	)
 
 	DescribeTable("rejects an interval that is not a duration it can hold",

@@ -55,13 +55,23 @@ type VppTokenSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 }
 
-// Credentials names where the app registration's credentials are kept.
+// Credentials says how the operator signs in as an Entra app registration
+// that has the application permission DeviceManagementServiceConfig.ReadWrite.All.
+// Exactly one source is set, and it lives in the token's own namespace.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != has(self.workloadIdentity)",message="set exactly one of secretRef or workloadIdentity"
 type Credentials struct {
-	// SecretRef names a Secret in the token's namespace with the keys tenantId,
-	// clientId and clientSecret of an Entra app that has the application
-	// permission DeviceManagementServiceConfig.ReadWrite.All.
-	// +required
-	SecretRef SecretReference `json:"secretRef"`
+	// SecretRef names a Secret with the app's client secret (key clientSecret)
+	// or certificate (keys tls.crt and tls.key, as in a kubernetes.io/tls
+	// Secret), and its tenantId and clientId unless secretRef gives them.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// WorkloadIdentity signs in with a federated credential: the operator
+	// requests a token for the ServiceAccount and presents it to Entra ID,
+	// which trusts it when the app has a federated credential for the
+	// ServiceAccount's subject.
+	// +optional
+	WorkloadIdentity *WorkloadIdentity `json:"workloadIdentity,omitempty"`
 }
 
 // SecretReference names a Secret in the same namespace as the VppToken.
@@ -72,7 +82,49 @@ type SecretReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
+
+	// TenantID is the Directory (tenant) ID, for a Secret without a tenantId
+	// key, such as a kubernetes.io/tls Secret from a certificate issuer.
+	// +optional
+	TenantID TenantID `json:"tenantId,omitempty"`
+
+	// ClientID is the Application (client) ID, for a Secret without a clientId key.
+	// +optional
+	ClientID ClientID `json:"clientId,omitempty"`
 }
+
+// WorkloadIdentity names a ServiceAccount in the same namespace as the
+// VppToken. Because the ServiceAccount must be in the token's namespace, a
+// team can only sign in as apps that trust its own ServiceAccounts.
+type WorkloadIdentity struct {
+	// ServiceAccountName is the ServiceAccount whose token the operator
+	// exchanges, with audience api://AzureADTokenExchange.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServiceAccountName string `json:"serviceAccountName"`
+
+	// TenantID is the Directory (tenant) ID; when empty, the ServiceAccount's
+	// azure.workload.identity/tenant-id annotation.
+	// +optional
+	TenantID TenantID `json:"tenantId,omitempty"`
+
+	// ClientID is the Application (client) ID; when empty, the ServiceAccount's
+	// azure.workload.identity/client-id annotation.
+	// +optional
+	ClientID ClientID `json:"clientId,omitempty"`
+}
+
+// TenantID is an Entra tenant: its GUID, or a verified domain such as
+// contoso.onmicrosoft.com.
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:Pattern=`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)+)$`
+type TenantID string
+
+// ClientID is an app registration's Application (client) ID, a GUID.
+// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+type ClientID string
 
 // VppTokenStatus is what Graph last said about the token, under Graph's own
 // property names, and how the operator's syncs went.
@@ -159,10 +211,11 @@ type VppTokenStatus struct {
 	// +optional
 	LastExpiryWarningTime *metav1.Time `json:"lastExpiryWarningTime,omitempty"`
 
-	// SecretResourceVersion is the resourceVersion of the credentials Secret at the
-	// last sync attempt. A failing token whose Secret changes is retried at once.
+	// CredentialsResourceVersion is the resourceVersion of the credentials
+	// Secret or ServiceAccount at the last sync attempt. A failing token whose
+	// credentials change is retried at once.
 	// +optional
-	SecretResourceVersion string `json:"secretResourceVersion,omitempty"`
+	CredentialsResourceVersion string `json:"credentialsResourceVersion,omitempty"`
 
 	// Conditions are Ready (the token synced and is valid), Synced (the last
 	// sync succeeded) and Expiring (the token expires within the warning

@@ -22,11 +22,27 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
-// AppCredentials identify an Entra app registration in a tenant.
+// AppCredentials identify an Entra app registration in a tenant and hold one
+// of its credentials: a client secret, a certificate, or a source of client
+// assertions such as a federated workload identity token.
 type AppCredentials struct {
-	TenantID     string
-	ClientID     string
+	TenantID string
+	ClientID string
+
 	ClientSecret string
+	Certificate  *Certificate
+	Assertion    *ClientAssertion
+}
+
+// ClientAssertion is a source of client assertions: signed tokens from another
+// issuer that the app trusts through a federated credential.
+type ClientAssertion struct {
+	// ID names the source in the credential cache; the same ID must always
+	// stand for the same identity.
+	ID string
+	// Get returns an assertion that is currently valid. The identity library
+	// calls it only when it needs a new access token.
+	Get func(context.Context) (string, error)
 }
 
 // credentialIdleTimeout is how long an unused credential stays cached. An
@@ -51,13 +67,22 @@ type cachedCredential struct {
 	lastUsed time.Time
 }
 
-// key identifies a credential by what it is made of. The secret enters only
-// as a hash, so a rotated secret gets a new credential and the old one ages out.
+// credentialKey identifies a credential by what it is made of. Secrets and
+// keys enter only as hashes, so a rotated credential gets a new entry and the
+// old one ages out.
 func credentialKey(authority string, c AppCredentials) string {
-	sum := sha256.Sum256([]byte(c.ClientSecret))
+	var material string
+	switch {
+	case c.Assertion != nil:
+		material = "assertion:" + c.Assertion.ID
+	case c.Certificate != nil:
+		material = "certificate:" + c.Certificate.fingerprint()
+	default:
+		sum := sha256.Sum256([]byte(c.ClientSecret))
+		material = "secret:" + hex.EncodeToString(sum[:])
+	}
 	return strings.Join([]string{
-		authority, strings.ToLower(c.TenantID), strings.ToLower(c.ClientID),
-		hex.EncodeToString(sum[:]),
+		authority, strings.ToLower(c.TenantID), strings.ToLower(c.ClientID), material,
 	}, "|")
 }
 
@@ -77,25 +102,41 @@ func (c *credentialCache) get(ep Endpoints, app AppCredentials) (azcore.TokenCre
 		return e.cred, nil
 	}
 
-	opts := &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: policy.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.Authority + "/"},
-			Transport: c.transport,
-			// The reconciler owns retries and backoff; a retry here would hide
-			// throttling from it and multiply calls to a failing tenant.
-			Retry: policy.RetryOptions{MaxRetries: -1},
-		},
-		// Instance discovery asks login.microsoftonline.com about the authority
-		// first, which is wrong for every other host: sovereign clouds, proxies.
-		DisableInstanceDiscovery: true,
-	}
-	cred, err := azidentity.NewClientSecretCredential(app.TenantID, app.ClientID, app.ClientSecret, opts)
+	cred, err := c.newCredential(ep, app)
 	if err != nil {
 		// Only argument checks fail here, such as a malformed tenant ID.
 		return nil, &AuthError{Problem: err.Error()}
 	}
 	c.entries[key] = &cachedCredential{cred: cred, lastUsed: now}
 	return cred, nil
+}
+
+// newCredential makes the azidentity credential for the app's kind of credential.
+func (c *credentialCache) newCredential(ep Endpoints, app AppCredentials) (azcore.TokenCredential, error) {
+	client := policy.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.Authority + "/"},
+		Transport: c.transport,
+		// The reconciler owns retries and backoff; a retry here would hide
+		// throttling from it and multiply calls to a failing tenant.
+		Retry: policy.RetryOptions{MaxRetries: -1},
+	}
+	// Instance discovery asks login.microsoftonline.com about the authority
+	// first, which is wrong for every other host: sovereign clouds, proxies.
+	const noDiscovery = true
+
+	switch {
+	case app.Assertion != nil:
+		get := app.Assertion.Get
+		return azidentity.NewClientAssertionCredential(app.TenantID, app.ClientID, get,
+			&azidentity.ClientAssertionCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: noDiscovery})
+	case app.Certificate != nil:
+		return azidentity.NewClientCertificateCredential(app.TenantID, app.ClientID,
+			app.Certificate.Chain, app.Certificate.Key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: noDiscovery})
+	default:
+		return azidentity.NewClientSecretCredential(app.TenantID, app.ClientID, app.ClientSecret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: noDiscovery})
+	}
 }
 
 // forget drops a credential, so the next call signs in afresh: used when Graph

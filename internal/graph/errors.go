@@ -88,7 +88,15 @@ var aadstsMeanings = map[int]string{
 	90038:   "the tenant belongs to another national cloud: check spec.cloud",
 	70011:   "the requested scope is invalid",
 	7000112: "the app is disabled",
-	700027:  "the client assertion's signature is invalid",
+	700027:  "the client assertion's signature is invalid, or its certificate is not uploaded to the app",
+	700024:  "the client assertion is expired or not yet valid: check the clock",
+	700021:  "the client assertion's issuer or subject is not the app",
+	700023:  "the client assertion's audience is not this tenant's token endpoint",
+	700211:  "no federated credential of the app trusts the token's issuer",
+	700212:  "no federated credential of the app accepts the token's audience",
+	700213:  "no federated credential of the app matches the token's subject",
+	7000272: "the token's signing key is not among the issuer's published keys",
+	50027:   "the client assertion is not a valid JWT",
 	50034:   "the account does not exist in the tenant",
 }
 
@@ -167,7 +175,7 @@ func intuneMessage(msg string) (text, errorCode string) {
 		case doc.Lower != nil:
 			msg = *doc.Lower
 		default:
-			return "", errorCode
+			return "", truncate(errorCode, maxIdentifier)
 		}
 	}
 	if i := strings.Index(msg, " - Operation ID"); i >= 0 {
@@ -176,8 +184,13 @@ func intuneMessage(msg string) (text, errorCode string) {
 	return truncate(strings.Join(strings.Fields(msg), " "), maxMessage), truncate(errorCode, maxIdentifier)
 }
 
+// maxRetryAfter caps the wait a server can ask for. Either form of the header
+// can name any future, so both are cut to the same day.
+const maxRetryAfter = 24 * time.Hour
+
 // RetryAfter reads a Retry-After header: delay-seconds or an HTTP date. It
-// returns zero when the header is absent, malformed, or in the past.
+// returns zero when the header is absent, malformed, or in the past, and at
+// most maxRetryAfter.
 func RetryAfter(value string, now time.Time) time.Duration {
 	value = strings.TrimSpace(value)
 	if value == "" {
@@ -186,7 +199,7 @@ func RetryAfter(value string, now time.Time) time.Duration {
 	if isDigits(value) {
 		// Clamp before converting so a huge value cannot overflow; one too
 		// large for an int64 is as good as infinite.
-		const maxSecs = int64(24 * time.Hour / time.Second)
+		const maxSecs = int64(maxRetryAfter / time.Second)
 		secs, err := strconv.ParseInt(value, 10, 64)
 		if err != nil || secs > maxSecs {
 			secs = maxSecs
@@ -194,7 +207,7 @@ func RetryAfter(value string, now time.Time) time.Duration {
 		return time.Duration(secs) * time.Second
 	}
 	if at, err := http.ParseTime(value); err == nil && at.After(now) {
-		return at.Sub(now)
+		return min(at.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
