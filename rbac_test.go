@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -268,16 +266,11 @@ var _ = Describe("The manager's permissions", Ordered, func() {
 // clusterIssuer is the API server as the OIDC issuer of ServiceAccount tokens.
 func clusterIssuer(cfg *rest.Config) graphsim.Issuer {
 	GinkgoHelper()
-	rc := kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient()
-	raw, err := rc.Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	hc, err := rest.HTTPClientFor(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	var discovery struct {
-		Issuer string `json:"issuer"`
-	}
-	Expect(json.Unmarshal(raw, &discovery)).To(Succeed())
-	jwks, err := rc.Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	issuer, err := graphsim.DiscoverIssuer(ctx, hc, cfg.Host)
 	Expect(err).NotTo(HaveOccurred())
-	return graphsim.Issuer{URL: discovery.Issuer, JWKS: jwks}
+	return issuer
 }
 
 func readManifest(path string, into any) {

@@ -132,7 +132,7 @@ func (r *VppTokenReconciler) loadSecret(ctx context.Context, tok *intunev1alpha1
 		lc.signInAdvice = fmt.Sprintf("Fix %s, %s or %s in %s: the client secret's value, not its ID.",
 			keyTenantID, keyClientID, keyClientSecret, source)
 	case hasCert:
-		lc.problem = r.useCertificate(lc, source, certPEM, keyPEM)
+		lc.problem = useCertificate(lc, source, certPEM, keyPEM)
 	}
 	if lc.problem == nil && lc.material == nil {
 		lc.problem = missing(fmt.Sprintf("%s has no credential: add the key %s, or %s and %s.",
@@ -146,7 +146,7 @@ func (r *VppTokenReconciler) loadSecret(ctx context.Context, tok *intunev1alpha1
 }
 
 // useCertificate parses a certificate and its key into lc.
-func (r *VppTokenReconciler) useCertificate(lc *loadedCredentials, source string, certPEM, keyPEM []byte) *failure {
+func useCertificate(lc *loadedCredentials, source string, certPEM, keyPEM []byte) *failure {
 	switch {
 	case len(certPEM) == 0:
 		return missing(fmt.Sprintf("%s has %s but no %s: add the certificate.", source, keyTLSKey, keyTLSCert))

@@ -23,7 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -117,21 +117,14 @@ func (w *world) tokenLogins() []string {
 }
 
 // clusterIssuer is the envtest API server as an OIDC issuer of ServiceAccount
-// tokens: its issuer URL and signing keys, which graphsim trusts as Entra ID
-// trusts a cluster's issuer.
+// tokens, which graphsim trusts as Entra ID trusts a cluster's issuer.
 func clusterIssuer() graphsim.Issuer {
 	GinkgoHelper()
-	rc := kubernetes.NewForConfigOrDie(restConfig).Discovery().RESTClient()
-	raw, err := rc.Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	hc, err := rest.HTTPClientFor(restConfig)
 	Expect(err).NotTo(HaveOccurred())
-	var discovery struct {
-		Issuer string `json:"issuer"`
-	}
-	Expect(json.Unmarshal(raw, &discovery)).To(Succeed())
-	Expect(discovery.Issuer).NotTo(BeEmpty())
-	jwks, err := rc.Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	issuer, err := graphsim.DiscoverIssuer(ctx, hc, restConfig.Host)
 	Expect(err).NotTo(HaveOccurred())
-	return graphsim.Issuer{URL: discovery.Issuer, JWKS: jwks}
+	return issuer
 }
 
 // federated is an app that trusts ServiceAccount sa of namespace ns.

@@ -14,23 +14,7 @@ import (
 
 var _ = Describe("Decoding a vppToken reply", func() {
 	// The example of the syncLicenses documentation page, verbatim.
-	const seed = `{
-	  "value": {
-	    "@odata.type": "#microsoft.graph.vppToken",
-	    "id": "276433d2-33d2-2764-d233-6427d2336427",
-	    "organizationName": "Organization Name value",
-	    "vppTokenAccountType": "String",
-	    "appleId": "Apple Id value",
-	    "expirationDateTime": "2017-01-01T00:02:19.5114528+03:00",
-	    "lastSyncDateTime": "2017-01-01T00:01:38.9161849+03:00",
-	    "token": "Token value",
-	    "lastModifiedDateTime": "2016-12-31T23:59:09.8413999+03:00",
-	    "state": "String",
-	    "lastSyncStatus": "String",
-	    "automaticallyUpdateApps": true,
-	    "countryOrRegion": "Country Or Region value"
-	  }
-	}`
+	const seed = syncLicensesExample
 
 	It("reads the documentation's wrapped example and converts its times to UTC", func() {
 		tok, complete, err := decodeVppToken([]byte(seed))
