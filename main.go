@@ -150,6 +150,13 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&cfg.zap)))
+	// The identity library moves sign-ins to a regional host named by this
+	// variable, and may ask the instance metadata service for the region:
+	// hosts nobody configured. Sign-ins go to the cloud's or --authority-host.
+	if region, set := os.LookupEnv("AZURE_REGIONAL_AUTHORITY_NAME"); set {
+		ctrl.Log.Info("ignoring AZURE_REGIONAL_AUTHORITY_NAME; use --authority-host for another host", "value", region)
+		_ = os.Unsetenv("AZURE_REGIONAL_AUTHORITY_NAME")
+	}
 	if err := run(ctrl.SetupSignalHandler(), cfg); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)

@@ -178,6 +178,10 @@ func (r *VppTokenReconciler) loadWorkloadIdentity(ctx context.Context, tok *intu
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	err := r.Get(ctx, types.NamespacedName{Namespace: tok.Namespace, Name: name}, sa)
+	if err == nil && sa.DeletionTimestamp != nil {
+		// Deleting a ServiceAccount is how an admin revokes it.
+		err = apierrors.NewNotFound(corev1.Resource("serviceaccounts"), name)
+	}
 	if apierrors.IsNotFound(err) {
 		return &loadedCredentials{problem: missing(fmt.Sprintf("%s not found in namespace %q: create it, and add "+
 			"a federated credential for subject %s to the app.", source, tok.Namespace, subject))}, nil
@@ -208,9 +212,13 @@ func (r *VppTokenReconciler) loadWorkloadIdentity(ctx context.Context, tok *intu
 		return lc, nil
 	case apierrors.IsForbidden(err):
 		lc.problem = &failure{Reason: intunev1alpha1.ReasonPermissionDenied,
-			Message: fmt.Sprintf("The operator may not request a token for %s: bind the ClusterRole "+
-				"vpp-operator-workload-identity-role to its ServiceAccount with a RoleBinding in namespace %q.",
-				source, tok.Namespace)}
+			Message: fmt.Sprintf("The API server refused the operator a token for %s (%s). If RBAC refused it, "+
+				"bind the ClusterRole vpp-operator-workload-identity-role to the operator's own ServiceAccount, "+
+				"not to %q, with a RoleBinding in namespace %q.", source, apiMessage(err), name, tok.Namespace)}
+		return lc, nil
+	case isRefusal(err):
+		lc.problem = &failure{Reason: intunev1alpha1.ReasonCredentialsInvalid,
+			Message: fmt.Sprintf("The API server refused a token for %s: %s.", source, apiMessage(err))}
 		return lc, nil
 	case err != nil:
 		return nil, fmt.Errorf("requesting a token for ServiceAccount %s: %w", name, err)
@@ -256,7 +264,7 @@ func checkIDs(source string, app graph.AppCredentials, where string) *failure {
 		slices.Sort(absent)
 		return missing(fmt.Sprintf("No %s ID for %s: %s.", strings.Join(absent, " or "), source, where))
 	}
-	if !tenantPattern.MatchString(app.TenantID) {
+	if !tenantPattern.MatchString(app.TenantID) || !labelsFit(app.TenantID) {
 		return &failure{Reason: intunev1alpha1.ReasonCredentialsInvalid,
 			Message: fmt.Sprintf("%s: the tenant ID must be the Directory (tenant) ID, a GUID, "+
 				"or a domain such as contoso.onmicrosoft.com.", source)}
@@ -266,6 +274,20 @@ func checkIDs(source string, app graph.AppCredentials, where string) *failure {
 			Message: fmt.Sprintf("%s: the client ID must be the app's Application (client) ID, a GUID.", source)}
 	}
 	return nil
+}
+
+// labelsFit says whether a tenant domain is within DNS's limits: 253
+// characters, 63 to a label.
+func labelsFit(tenant string) bool {
+	if len(tenant) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(tenant, ".") {
+		if len(label) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 func missing(message string) *failure {
@@ -311,4 +333,26 @@ func (r *VppTokenReconciler) credentialsResourceVersion(ctx context.Context, tok
 func (r *VppTokenReconciler) serviceAccountTokens() *workloadidentity.Cache {
 	r.tokensOnce.Do(func() { r.tokens = workloadidentity.NewCache(r.Client) })
 	return r.tokens
+}
+
+// isRefusal says whether the API server refused a request for good, as an
+// admission policy does, rather than failing in a way worth retrying soon.
+func isRefusal(err error) bool {
+	code := apierrors.ReasonForError(err)
+	status, ok := err.(apierrors.APIStatus)
+	return ok && code != metav1.StatusReasonTooManyRequests && code != metav1.StatusReasonTimeout &&
+		status.Status().Code >= 400 && status.Status().Code < 500
+}
+
+// apiMessage is the API server's own message of a refusal, bounded; it names
+// the policy or permission involved, never a credential.
+func apiMessage(err error) string {
+	msg := err.Error()
+	if status, ok := err.(apierrors.APIStatus); ok && status.Status().Message != "" {
+		msg = status.Status().Message
+	}
+	if r := []rune(msg); len(r) > 300 {
+		msg = string(r[:300]) + "…"
+	}
+	return msg
 }

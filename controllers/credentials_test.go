@@ -48,7 +48,12 @@ type testCertificate struct {
 
 func newCertificate(notBefore, notAfter time.Time) testCertificate {
 	GinkgoHelper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	return newCertificateBits(notBefore, notAfter, 2048)
+}
+
+func newCertificateBits(notBefore, notAfter time.Time, bits int) testCertificate {
+	GinkgoHelper()
+	key, err := rsa.GenerateKey(rand.Reader, bits)
 	Expect(err).NotTo(HaveOccurred())
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
@@ -227,6 +232,11 @@ var _ = Describe("Certificate credentials", func() {
 				c := validCertificate()
 				return map[string]string{"tenantId": tenantID, "clientId": certClientID, "tls.crt": c.cert, "tls.key": ecKeyPEM()}
 			}, noSpec, intunev1alpha1.ReasonCredentialsInvalid, "Entra ID accepts RSA certificates only"),
+		Entry("a key too short for Entra ID",
+			func() map[string]string {
+				c := newCertificateBits(time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 1024)
+				return map[string]string{"tenantId": tenantID, "clientId": certClientID, "tls.crt": c.cert, "tls.key": c.key}
+			}, noSpec, intunev1alpha1.ReasonCredentialsInvalid, "the RSA key has 1024 bits: Entra ID requires at least 2048"),
 		Entry("a certificate without its key",
 			func() map[string]string {
 				return map[string]string{"tenantId": tenantID, "clientId": certClientID, "tls.crt": validCertificate().cert}
@@ -355,6 +365,26 @@ var _ = Describe("Workload identity", func() {
 			ContainSubstring("subject system:serviceaccount:"+thief.Name+":"+wiAccount),
 		))
 		Expect(w.posts(id)()).To(BeZero())
+	})
+
+	It("stops using a ServiceAccount once it is being deleted", func() {
+		id := newTokenID()
+		w := wiWorld(validToken(id))
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: wiAccount,
+			Annotations: wiAnnotations(wiClientID), Finalizers: []string{"test.vpp-operator.io/hold"}}}
+		Expect(k8sClient.Create(ctx, sa)).To(Succeed())
+		DeferCleanup(func() {
+			Expect(k8sClient.Patch(ctx, sa, client.RawPatch(types.MergePatchType,
+				[]byte(`{"metadata":{"finalizers":null}}`)))).To(Succeed())
+		})
+		w.createToken("revoked", id, withWorkloadIdentity(wiAccount))
+		w.waitForReason("revoked", intunev1alpha1.ReasonSynced)
+
+		Expect(k8sClient.Delete(ctx, sa)).To(Succeed())
+		w.requestSync("revoked", "after-delete")
+		t := w.waitForReason("revoked", intunev1alpha1.ReasonCredentialsMissing)
+		Expect(condition(t, intunev1alpha1.ConditionReady).Message).To(ContainSubstring("not found"))
+		Expect(w.posts(id)()).To(Equal(1))
 	})
 
 	DescribeTable("reports a ServiceAccount it cannot use, and recovers once it is fixed",

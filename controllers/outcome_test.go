@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -90,6 +91,9 @@ var _ = Describe("checkIDs", func() {
 			intunev1alpha1.ReasonCredentialsMissing, "No client ID"),
 		Entry("a client ID that is not a GUID", graph.AppCredentials{TenantID: tenantID, ClientID: "my-app", ClientSecret: "hunter2"},
 			intunev1alpha1.ReasonCredentialsInvalid, "Application (client) ID"),
+		Entry("a tenant domain with a label longer than DNS allows",
+			graph.AppCredentials{TenantID: strings.Repeat("a", 64) + ".onmicrosoft.com", ClientID: clientID},
+			intunev1alpha1.ReasonCredentialsInvalid, "Directory (tenant) ID"),
 		Entry("a tenant that is neither GUID nor domain", graph.AppCredentials{TenantID: "../x", ClientID: clientID, ClientSecret: "hunter2"},
 			intunev1alpha1.ReasonCredentialsInvalid, "Directory (tenant) ID"),
 	)

@@ -35,6 +35,9 @@ func (c *Certificate) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// minKeyBits is the smallest RSA key Entra ID accepts for a certificate credential.
+const minKeyBits = 2048
+
 // ParseCertificate reads a PEM certificate chain, leaf first, and the leaf's
 // unencrypted PEM private key, the form cert-manager and kubernetes.io/tls
 // Secrets use. Entra ID signs in with RSA certificates only. Errors say what
@@ -53,6 +56,9 @@ func ParseCertificate(certPEM, keyPEM []byte, now time.Time) (*Certificate, erro
 	pub, ok := leaf.PublicKey.(*rsa.PublicKey)
 	if !ok {
 		return nil, errors.New("the certificate's key is not RSA: Entra ID accepts RSA certificates only")
+	}
+	if key.N.BitLen() < minKeyBits {
+		return nil, fmt.Errorf("the RSA key has %d bits: Entra ID requires at least %d", key.N.BitLen(), minKeyBits)
 	}
 	if !pub.Equal(&key.PublicKey) {
 		return nil, errors.New("the private key does not belong to the first certificate")
@@ -96,6 +102,9 @@ func parseRSAKey(keyPEM []byte) (*rsa.PrivateKey, error) {
 	if block == nil {
 		return nil, errors.New("no PEM private key block found")
 	}
+	if _, encrypted := block.Headers["Proc-Type"]; encrypted || block.Type == "ENCRYPTED PRIVATE KEY" {
+		return nil, errors.New("the private key is encrypted: store it unencrypted, as kubernetes.io/tls Secrets do")
+	}
 	switch block.Type {
 	case "RSA PRIVATE KEY":
 		if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
@@ -113,9 +122,8 @@ func parseRSAKey(keyPEM []byte) (*rsa.PrivateKey, error) {
 		return nil, errors.New("the private key is not RSA: Entra ID accepts RSA certificates only")
 	case "EC PRIVATE KEY":
 		return nil, errors.New("the private key is an EC key: Entra ID accepts RSA certificates only")
-	case "ENCRYPTED PRIVATE KEY":
-		return nil, errors.New("the private key is encrypted: store it unencrypted, as kubernetes.io/tls Secrets do")
 	default:
-		return nil, fmt.Errorf("the key's PEM block is %q, not a private key", truncate(block.Type, maxIdentifier))
+		// The label is not quoted: it is the Secret's content.
+		return nil, errors.New("the key's PEM block is not a private key")
 	}
 }

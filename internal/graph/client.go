@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -58,7 +59,7 @@ func NewClient(opts Options) *Client {
 		opts.Transport = http.DefaultTransport
 	}
 	hc := &http.Client{
-		Transport: opts.Transport,
+		Transport: &knownHosts{next: opts.Transport, hosts: opts.Hosts.all()},
 		Timeout:   opts.Timeout,
 		// A redirect would carry the request, and with the identity platform its
 		// credentials, to a host nobody configured. Neither service redirects
@@ -210,4 +211,24 @@ func newRequestID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// knownHosts refuses requests to any host but the configured Graph and
+// identity platform hosts. The identity library follows the token endpoint
+// that OpenID discovery names; without this, a discovery reply could send the
+// app's credentials anywhere.
+type knownHosts struct {
+	next  http.RoundTripper
+	hosts map[string]bool
+}
+
+// errUnknownHost is the refusal of a request to a host nobody configured.
+var errUnknownHost = errors.New("not a configured Graph or identity platform host")
+
+func (k *knownHosts) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !k.hosts[strings.ToLower(req.URL.Host)] {
+		return nil, fmt.Errorf("refusing to send a request to %s: %w", truncate(req.URL.Host, maxIdentifier),
+			errUnknownHost)
+	}
+	return k.next.RoundTrip(req)
 }

@@ -256,3 +256,66 @@ var _ = Describe("Hosts", func() {
 		Entry("a query", "https://proxy.example/?a=b", "", "query"),
 	)
 })
+
+var _ = Describe("Client sign-in", func() {
+	var (
+		sim *graphsim.Server
+		c   *Client
+		t   Target
+	)
+
+	BeforeEach(func() {
+		var err error
+		sim, err = graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{ID: tenant,
+			Apps: []graphsim.App{{ClientID: client, ClientSecret: secret}}, VppTokens: []graphsim.VppToken{simToken(tokenID)},
+		}}}, graphsim.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(sim.Close)
+		c = NewClient(Options{
+			Hosts:     Hosts{GraphEndpoint: sim.URL, AuthorityHost: sim.URL},
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CertPool()}},
+			Timeout:   2 * time.Second,
+		})
+		t = Target{TokenID: tokenID, App: AppCredentials{TenantID: tenant, ClientID: client, ClientSecret: secret}}
+	})
+
+	It("sends credentials only to configured hosts, whatever OpenID discovery names", func() {
+		elsewhere, err := graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{ID: tenant,
+			Apps: []graphsim.App{{ClientID: client, ClientSecret: secret}}}}}, graphsim.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(elsewhere.Close)
+		sim.Inject(graphsim.Fault{Op: graphsim.OpDiscovery, Status: http.StatusOK, Body: `{
+			"issuer": "` + sim.URL + `/` + tenant + `/v2.0",
+			"token_endpoint": "` + elsewhere.URL + `/` + tenant + `/oauth2/v2.0/token",
+			"authorization_endpoint": "` + elsewhere.URL + `/` + tenant + `/oauth2/v2.0/authorize"}`})
+
+		_, err = c.SyncLicenses(context.Background(), t)
+		var unavailable *UnavailableError
+		Expect(errors.As(err, &unavailable)).To(BeTrue(), "%v", err)
+		Expect(unavailable.Problem).To(ContainSubstring("named a host that is not configured"))
+		Expect(elsewhere.Requests()).To(BeEmpty())
+	})
+
+	It("keeps only the documented shapes of the identity platform's error fields", func() {
+		sim.Inject(graphsim.Fault{Op: graphsim.OpToken, Status: http.StatusBadRequest, Body: `{
+			"error": "` + secret + `", "correlation_id": "` + secret + `",
+			"error_description": "AADSTS7000215: Invalid client secret.", "error_codes": [7000215]}`})
+
+		_, err := c.SyncLicenses(context.Background(), t)
+		var auth *AuthError
+		Expect(errors.As(err, &auth)).To(BeTrue(), "%v", err)
+		Expect(auth.AADSTS).To(Equal(7000215))
+		Expect(auth.ErrorCode).To(BeEmpty())
+		Expect(auth.CorrelationID).To(BeEmpty())
+		Expect(err.Error()).NotTo(ContainSubstring(secret))
+	})
+
+	It("reports a redirect from the identity platform as such, not as bad credentials", func() {
+		sim.Inject(graphsim.Fault{Op: graphsim.OpToken, Status: http.StatusFound, Body: `{}`})
+
+		_, err := c.SyncLicenses(context.Background(), t)
+		var unavailable *UnavailableError
+		Expect(errors.As(err, &unavailable)).To(BeTrue(), "%v", err)
+		Expect(unavailable.Problem).To(ContainSubstring("a redirect, which is not followed"))
+	})
+})

@@ -94,3 +94,14 @@ func ParseEndpoint(raw string) (string, error) {
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
+
+// all returns every host that Resolve can name, lower case, with ports as given.
+func (h Hosts) all() map[string]bool {
+	hosts := map[string]bool{}
+	for name := range clouds {
+		ep, _ := h.Resolve(name)
+		hosts[strings.ToLower(hostOf(ep.Graph))] = true
+		hosts[strings.ToLower(hostOf(ep.Authority))] = true
+	}
+	return hosts
+}

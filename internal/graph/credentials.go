@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,6 +173,9 @@ func summariseAuthError(authority string, err error, now time.Time) error {
 
 	resp := failed.RawResponse
 	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return &UnavailableError{Host: host, Problem: fmt.Sprintf("%s answered %d, a redirect, which is not "+
+			"followed: check --authority-host and any proxy", identityEndpoint(resp), resp.StatusCode)}
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return &AuthError{StatusCode: resp.StatusCode, RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now)}
 	case resp.StatusCode >= 500:
@@ -193,8 +197,14 @@ func summariseAuthError(authority string, err error, now time.Time) error {
 		return &UnavailableError{Host: host, Problem: fmt.Sprintf("%s answered %d with a body that is not an OAuth error",
 			identityEndpoint(resp), resp.StatusCode)}
 	}
-	ae.ErrorCode = truncate(reply.Error, maxIdentifier)
-	ae.CorrelationID = truncate(reply.CorrelationID, maxIdentifier)
+	// Only values of the documented shapes are kept: anything else in these
+	// fields is the reply's own text, which may echo what was sent.
+	if oauthErrorCode.MatchString(reply.Error) {
+		ae.ErrorCode = reply.Error
+	}
+	if guid.MatchString(reply.CorrelationID) {
+		ae.CorrelationID = reply.CorrelationID
+	}
 	if len(reply.ErrorCodes) > 0 {
 		ae.AADSTS = reply.ErrorCodes[0]
 	} else {
@@ -202,6 +212,11 @@ func summariseAuthError(authority string, err error, now time.Time) error {
 	}
 	return ae
 }
+
+var (
+	oauthErrorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
+	guid           = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
 
 // aadstsFromDescription reads the number of a leading "AADSTSnnnn:".
 func aadstsFromDescription(desc string) int {
@@ -253,6 +268,8 @@ func identityProblem(err error) string {
 	}
 	text := err.Error()
 	switch {
+	case strings.Contains(text, errUnknownHost.Error()):
+		return "the identity platform named a host that is not configured, so nothing was sent there"
 	case strings.Contains(text, "Client.Timeout") || strings.Contains(text, "deadline exceeded"):
 		return "request timed out"
 	case strings.Contains(text, "connection reset") || strings.Contains(text, "EOF"):
