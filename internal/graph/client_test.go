@@ -35,6 +35,25 @@ func simToken(id string) graphsim.VppToken {
 	}}
 }
 
+// startSim serves the tenant's two tokens and returns a client aimed at the
+// simulator, and a target for the first token.
+func startSim() (*graphsim.Server, *Client, Target) {
+	GinkgoHelper()
+	sim, err := graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{
+		ID:        tenant,
+		Apps:      []graphsim.App{{ClientID: client, ClientSecret: secret}},
+		VppTokens: []graphsim.VppToken{simToken(tokenID), simToken(otherID)},
+	}}}, graphsim.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(sim.Close)
+	c := NewClient(Options{
+		Hosts:     Hosts{GraphEndpoint: sim.URL, AuthorityHost: sim.URL},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CertPool()}},
+		Timeout:   2 * time.Second,
+	})
+	return sim, c, Target{TokenID: tokenID, App: AppCredentials{TenantID: tenant, ClientID: client, ClientSecret: secret}}
+}
+
 var _ = Describe("Client", func() {
 	var (
 		sim *graphsim.Server
@@ -42,22 +61,7 @@ var _ = Describe("Client", func() {
 		t   Target
 	)
 
-	BeforeEach(func() {
-		var err error
-		sim, err = graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{
-			ID:        tenant,
-			Apps:      []graphsim.App{{ClientID: client, ClientSecret: secret}},
-			VppTokens: []graphsim.VppToken{simToken(tokenID), simToken(otherID)},
-		}}}, graphsim.Options{})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(sim.Close)
-		c = NewClient(Options{
-			Hosts:     Hosts{GraphEndpoint: sim.URL, AuthorityHost: sim.URL},
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CertPool()}},
-			Timeout:   2 * time.Second,
-		})
-		t = Target{TokenID: tokenID, App: AppCredentials{TenantID: tenant, ClientID: client, ClientSecret: secret}}
-	})
+	BeforeEach(func() { sim, c, t = startSim() })
 
 	It("signs in once and syncs with a POST to syncLicenses", func() {
 		res, err := c.SyncLicenses(context.Background(), t)
@@ -264,20 +268,7 @@ var _ = Describe("Client sign-in", func() {
 		t   Target
 	)
 
-	BeforeEach(func() {
-		var err error
-		sim, err = graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{ID: tenant,
-			Apps: []graphsim.App{{ClientID: client, ClientSecret: secret}}, VppTokens: []graphsim.VppToken{simToken(tokenID)},
-		}}}, graphsim.Options{})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(sim.Close)
-		c = NewClient(Options{
-			Hosts:     Hosts{GraphEndpoint: sim.URL, AuthorityHost: sim.URL},
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CertPool()}},
-			Timeout:   2 * time.Second,
-		})
-		t = Target{TokenID: tokenID, App: AppCredentials{TenantID: tenant, ClientID: client, ClientSecret: secret}}
-	})
+	BeforeEach(func() { sim, c, t = startSim() })
 
 	It("sends credentials only to configured hosts, whatever OpenID discovery names", func() {
 		elsewhere, err := graphsim.Start(graphsim.Data{Tenants: []graphsim.Tenant{{ID: tenant,
