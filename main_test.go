@@ -30,11 +30,22 @@ var _ = Describe("Manager flags", func() {
 		Expect(c.maxConcurrentReconciles).To(Equal(10))
 		Expect(c.graphTimeout).To(Equal(30 * time.Second))
 		Expect(c.metricsAddr).To(Equal("0"))
+		Expect(c.metricsSecure).To(BeTrue(), "metrics need authentication unless asked otherwise")
+		Expect(metricsOptions(c).FilterProvider).NotTo(BeNil())
 		Expect(c.probeAddr).To(Equal(":8081"))
 		Expect(c.leaderElect).To(BeFalse())
 		Expect(c.appWriteLimit).To(Equal(100))
 		Expect(c.appWriteWindow).To(Equal(20 * time.Second))
 		Expect(c.expiryWarning).To(Equal(30 * 24 * time.Hour))
+	})
+
+	It("serve plain, unauthenticated metrics only when asked", func() {
+		c, err := parse("--metrics-secure=false", "--metrics-bind-address=127.0.0.1:8080")
+		Expect(err).NotTo(HaveOccurred())
+		opts := metricsOptions(c)
+		Expect(opts.SecureServing).To(BeFalse())
+		Expect(opts.FilterProvider).To(BeNil())
+		Expect(opts.BindAddress).To(Equal("127.0.0.1:8080"))
 	})
 
 	It("normalise host overrides", func() {

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +19,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -262,6 +268,90 @@ var _ = Describe("The manager's permissions", Ordered, func() {
 		Consistently(readyReason("team-a", "outside"), 3*time.Second).Should(BeEmpty())
 		Expect(output()).NotTo(MatchRegexp(deniedByRBAC))
 	})
+
+	It("serve metrics only to callers the API server authorises to read them", func() {
+		// The synced token in team-b is the manager's to report, with --namespaces as before.
+		auth := &rbacv1.ClusterRole{}
+		readManifest("config/rbac/metrics_auth_role.yaml", auth)
+		Expect(admin.Create(ctx, auth)).To(Succeed())
+		authBinding := &rbacv1.ClusterRoleBinding{}
+		readManifest("config/rbac/metrics_auth_role_binding.yaml", authBinding)
+		authBinding.Subjects[0].Namespace = operatorNS
+		Expect(admin.Create(ctx, authBinding)).To(Succeed())
+		reader := &rbacv1.ClusterRole{}
+		readManifest("config/rbac/metrics_reader_role.yaml", reader)
+		Expect(admin.Create(ctx, reader)).To(Succeed())
+
+		By("giving Prometheus's ServiceAccount the reader role, and another account nothing")
+		for _, name := range []string{"prometheus", "nosy"} {
+			Expect(admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+				Namespace: operatorNS, Name: name}})).To(Succeed())
+		}
+		Expect(admin.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader.Name},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: operatorNS, Name: "prometheus"}},
+		})).To(Succeed())
+		tokenOf := func(account string) string {
+			GinkgoHelper()
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: account}}
+			req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+				ExpirationSeconds: ptr.To[int64](600)}}
+			Expect(admin.SubResource("token").Create(ctx, sa, req)).To(Succeed())
+			return req.Status.Token
+		}
+
+		address := freeAddress()
+		output := runManager("--namespaces", "team-b", "--metrics-bind-address", address)
+		// The certificate is self-signed, made at start; a ServiceMonitor skips
+		// its verification the same way.
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed by design
+			ForceAttemptHTTP2: true,
+		}}
+		scrape := func(bearer string) (int, string, string) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+address+"/metrics", nil)
+			Expect(err).NotTo(HaveOccurred())
+			if bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+bearer)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return 0, err.Error(), ""
+			}
+			defer func() { _ = resp.Body.Close() }()
+			body, err := io.ReadAll(resp.Body)
+			Expect(err).NotTo(HaveOccurred())
+			return resp.StatusCode, string(body), resp.Proto
+		}
+
+		// A sync by this process, for its request metrics.
+		createToken("team-b", "fresh", tokenIDs[0], bySecret)
+		Eventually(readyReason("team-b", "fresh"), 30*time.Second).Should(Equal(intunev1alpha1.ReasonSynced))
+		prometheus := tokenOf("prometheus")
+		Eventually(func() int { code, _, _ := scrape(prometheus); return code }, 30*time.Second).
+			Should(Equal(http.StatusOK))
+		code, body, proto := scrape(prometheus)
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(proto).To(Equal("HTTP/1.1"), "HTTP/2 is off")
+		Expect(body).To(ContainSubstring(
+			`vpp_operator_token_ready{name="by-secret",namespace="team-b",organization="Contoso",status="True"} 1`))
+		Expect(body).To(MatchRegexp(`vpp_operator_graph_requests_total\{code="200",operation="syncLicenses"\} [1-9]`))
+		Expect(body).To(ContainSubstring("controller_runtime_reconcile_total"))
+		Expect(body).NotTo(ContainSubstring(`namespace="team-a"`), "team-a is not watched")
+
+		By("refusing a caller without the role, and one without a token")
+		code, _, _ = scrape(tokenOf("nosy"))
+		Expect(code).To(Equal(http.StatusForbidden))
+		code, _, _ = scrape("")
+		Expect(code).To(Equal(http.StatusUnauthorized))
+		// The API server reports a malformed token as a review error, which
+		// controller-runtime's filter answers with 500; refused all the same.
+		code, body, _ = scrape("not-a-token")
+		Expect(code).To(BeElementOf(http.StatusUnauthorized, http.StatusInternalServerError))
+		Expect(body).NotTo(ContainSubstring("vpp_operator_"))
+		Expect(output()).NotTo(ContainSubstring(prometheus), "bearer tokens are not logged")
+		Expect(output()).NotTo(MatchRegexp(`cannot create resource \\?"(tokenreviews|subjectaccessreviews)`))
+	})
 })
 
 // clusterIssuer is the API server as the OIDC issuer of ServiceAccount tokens.
@@ -272,6 +362,15 @@ func clusterIssuer(cfg *rest.Config) graphsim.Issuer {
 	issuer, err := graphsim.DiscoverIssuer(ctx, hc, cfg.Host)
 	Expect(err).NotTo(HaveOccurred())
 	return issuer
+}
+
+// freeAddress returns a loopback address with a port nothing listens on now.
+func freeAddress() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
 }
 
 // deniedByRBAC matches the API server refusing the manager anything the

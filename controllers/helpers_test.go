@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,7 @@ import (
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/internal/graph"
 	"github.com/vpp-operator/vpp-operator/internal/graphsim"
+	opmetrics "github.com/vpp-operator/vpp-operator/internal/metrics"
 	"github.com/vpp-operator/vpp-operator/internal/pacing"
 )
 
@@ -113,6 +115,9 @@ type world struct {
 	clock *clocktesting.FakeClock
 	logs  *syncBuffer
 	opts  worldOptions
+	// metrics holds the operator's own metrics of the latest manager, as
+	// main.go registers them with controller-runtime's registry.
+	metrics *prometheus.Registry
 
 	stopManager func()
 }
@@ -244,6 +249,11 @@ func (w *world) runManager(mo managerOptions, logs *syncBuffer) (stop func()) {
 	mgr, err := ctrl.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 
+	registry := prometheus.NewRegistry()
+	observe, err := opmetrics.Register(registry, mgr.GetClient(), logger.WithName("metrics"))
+	Expect(err).NotTo(HaveOccurred())
+	w.metrics = registry
+
 	r := &VppTokenReconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
@@ -259,6 +269,7 @@ func (w *world) runManager(mo managerOptions, logs *syncBuffer) (stop func()) {
 			},
 			Timeout:   5 * time.Second,
 			UserAgent: mo.name,
+			Observe:   observe,
 		}),
 	}
 	mgrCtx, cancel := context.WithCancel(context.Background())

@@ -23,7 +23,7 @@ func markSynced(tok *intunev1alpha1.VppToken, fresh bool, requestID string, now 
 	}
 	s.ObservedGeneration = tok.Generation
 	s.LastSuccessfulSyncTime = ptrTime(now)
-	s.NextSyncTime = ptrTime(s.LastSyncAttemptTime.Add(schedule.NextSync(syncInterval(tok), jitter)))
+	s.NextSyncTime = ptrTime(s.LastSyncAttemptTime.Add(schedule.NextSync(tok.Spec.Interval(), jitter)))
 	s.ConsecutiveFailures = 0
 	s.SyncPolls = 0
 

@@ -307,7 +307,7 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 	state := schedule.State{
 		Generation:         tok.Generation,
 		ObservedGeneration: s.ObservedGeneration,
-		Interval:           syncInterval(tok),
+		Interval:           tok.Spec.Interval(),
 		LastAttempt:        timeOf(s.LastSyncAttemptTime),
 		NextSync:           timeOf(s.NextSyncTime),
 		Failing:            synced != nil && synced.Status == metav1.ConditionFalse,
@@ -345,17 +345,6 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 		tok.Status.CredentialsResourceVersion = version
 	}
 	return state, nil
-}
-
-// defaultSyncInterval applies when the API server did not default the field,
-// as with objects stored before the default existed.
-const defaultSyncInterval = 12 * time.Hour
-
-func syncInterval(tok *intunev1alpha1.VppToken) time.Duration {
-	if tok.Spec.SyncInterval == nil || tok.Spec.SyncInterval.Duration <= 0 {
-		return defaultSyncInterval
-	}
-	return tok.Spec.SyncInterval.Duration
 }
 
 func timeOf(t *metav1.Time) *time.Time {

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,6 +25,7 @@ import (
 
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
 	"github.com/vpp-operator/vpp-operator/internal/graphsim"
+	opmetrics "github.com/vpp-operator/vpp-operator/internal/metrics"
 	"github.com/vpp-operator/vpp-operator/internal/schedule"
 )
 
@@ -592,7 +594,7 @@ var _ = Describe("Secrets", func() {
 		emitted.WriteString(w.logs.String())
 		// client-go logs protobuf bodies at high verbosity as hex dumps.
 		emitted.WriteString(undumpHex(w.logs.String()))
-		emitted.WriteString(gatherMetrics())
+		emitted.WriteString(gatherMetrics(metrics.Registry, w.metrics))
 		Expect(emitted.String()).To(ContainSubstring("AADSTS7000215"), "the scan covers the failures")
 		Expect(emitted.String()).To(ContainSubstring("AADSTS700027"), "and a refused certificate")
 
@@ -626,10 +628,11 @@ var allReadyReasons = []string{
 	intunev1alpha1.ReasonTokenStateUnknown, intunev1alpha1.ReasonSuspended,
 }
 
-// gatherMetrics renders every metric the process registered, as a scrape would.
-func gatherMetrics() string {
+// gatherMetrics renders every metric of the registries, controller-runtime's
+// and the operator's own, as a scrape would.
+func gatherMetrics(registries ...prometheus.Gatherer) string {
 	GinkgoHelper()
-	families, err := metrics.Registry.Gather()
+	families, err := prometheus.Gatherers(registries).Gather()
 	Expect(err).NotTo(HaveOccurred())
 	var b strings.Builder
 	for _, mf := range families {
@@ -637,6 +640,8 @@ func gatherMetrics() string {
 		Expect(err).NotTo(HaveOccurred())
 	}
 	Expect(b.String()).To(ContainSubstring("controller_runtime_reconcile_total"))
+	Expect(b.String()).To(ContainSubstring(opmetrics.TokenReady))
+	Expect(b.String()).To(ContainSubstring(opmetrics.GraphRequestsTotal))
 	return b.String()
 }
 

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -19,6 +21,18 @@ const (
 	// CloudAzureChina is the cloud operated by 21Vianet.
 	CloudAzureChina Cloud = "AzureChina"
 )
+
+// DefaultSyncInterval is the sync interval of a token that sets none. The API
+// server defaults the field; objects stored before the default existed may lack it.
+const DefaultSyncInterval = 12 * time.Hour
+
+// Interval is the token's sync interval, DefaultSyncInterval when unset.
+func (s *VppTokenSpec) Interval() time.Duration {
+	if s.SyncInterval == nil || s.SyncInterval.Duration <= 0 {
+		return DefaultSyncInterval
+	}
+	return s.SyncInterval.Duration
+}
 
 // VppTokenSpec declares an Apple VPP location token held by Intune and how often
 // the operator syncs its licences.

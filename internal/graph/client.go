@@ -35,6 +35,9 @@ type Options struct {
 	UserAgent string
 	// Now is the clock for token cache ageing and Retry-After dates; nil means time.Now.
 	Now func() time.Time
+	// Observe, when set, is told of every request sent to Graph or the
+	// identity platform; refused requests to other hosts are not sent.
+	Observe Observer
 }
 
 // Client calls Graph's vppToken endpoints on behalf of app registrations.
@@ -58,8 +61,12 @@ func NewClient(opts Options) *Client {
 	if opts.Transport == nil {
 		opts.Transport = http.DefaultTransport
 	}
+	transport := opts.Transport
+	if opts.Observe != nil {
+		transport = &observed{next: transport, observe: opts.Observe, now: time.Now}
+	}
 	hc := &http.Client{
-		Transport: &knownHosts{next: opts.Transport, hosts: opts.Hosts.all()},
+		Transport: &knownHosts{next: transport, hosts: opts.Hosts.all()},
 		Timeout:   opts.Timeout,
 		// A redirect would carry the request, and with the identity platform its
 		// credentials, to a host nobody configured. Neither service redirects
