@@ -72,6 +72,16 @@ var _ = Describe("The operator's metrics", func() {
 			`{code="404",operation="syncLicenses"}`, 1.0))
 	})
 
+	It("report no interval for a suspended token, which has no schedule to miss", func() {
+		w := newWorld()
+		w.createToken("paused", newTokenID(), func(t *intunev1alpha1.VppToken) { t.Spec.Suspend = true })
+		w.waitForReason("paused", intunev1alpha1.ReasonSuspended)
+
+		Eventually(func() map[string]float64 { return w.series(opmetrics.TokenReady) }).Should(HaveKeyWithValue(
+			fmt.Sprintf(`{name="paused",namespace=%q,organization="",status="False"}`, w.ns), 1.0))
+		Expect(w.series(opmetrics.TokenSyncInterval)).To(BeEmpty())
+	})
+
 	It("count a request that got no reply under the code error", func() {
 		id := newTokenID()
 		w := newWorld(validToken(id))

@@ -7,10 +7,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -28,6 +32,7 @@ const sampleToken = "vpptoken/contoso-business"
 type demo struct {
 	bin, kubectl, work string
 	kubeconfig         string
+	metricsAddr        string
 	procs              []*exec.Cmd
 }
 
@@ -116,6 +121,10 @@ func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Durat
 	}
 	step("Events of " + sampleToken)
 	_ = d.kubectlRun(ctx, "get", "events", "--field-selector", "involvedObject.name=contoso-business")
+	step("The operator's metrics, scraped as Prometheus would, with a ServiceAccount bound to metrics-reader")
+	if err := d.printMetrics(ctx); err != nil {
+		return err
+	}
 
 	if waitErr != nil {
 		return fmt.Errorf("the sample did not become Ready; manager log: %s", filepath.Join(work, "manager.log"))
@@ -160,12 +169,17 @@ func (d *demo) startGraphsim(ctx context.Context) (string, error) {
 }
 
 func (d *demo) startManager(graphURL string) error {
+	addr, err := freeAddress()
+	if err != nil {
+		return err
+	}
+	d.metricsAddr = addr
 	cmd := exec.Command(filepath.Join(d.bin, "manager"),
 		"--kubeconfig", d.kubeconfig,
 		"--graph-endpoint", graphURL,
 		"--authority-host", graphURL,
 		"--health-probe-bind-address", "127.0.0.1:0",
-		"--metrics-bind-address", "0",
+		"--metrics-bind-address", d.metricsAddr,
 		"--zap-log-level", "info")
 	// The manager trusts the simulator's CA, and only it, as TLS verification
 	// is always on.
@@ -221,6 +235,67 @@ func (d *demo) kubectlRun(ctx context.Context, args ...string) error {
 		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// printMetrics binds config/rbac's metrics-reader role to a ServiceAccount,
+// scrapes the manager's secure metrics endpoint with that account's token and
+// prints the operator's own series.
+func (d *demo) printMetrics(ctx context.Context) error {
+	steps := [][]string{
+		{"apply", "--server-side", "-f", "config/rbac/metrics_reader_role.yaml"},
+		{"create", "serviceaccount", "demo-prometheus"},
+		{"create", "clusterrolebinding", "demo-prometheus", "--clusterrole=metrics-reader",
+			"--serviceaccount=default:demo-prometheus"},
+	}
+	for _, args := range steps {
+		cmd := d.kubectlCmd(ctx, args...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	cmd := d.kubectlCmd(ctx, "create", "token", "demo-prometheus", "--duration=10m")
+	token, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("kubectl create token: %w", err)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+d.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	// The manager's certificate is self-signed, made at start, as in a cluster.
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed by design
+	}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("scraping the manager: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("scraping the manager: %s", resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "vpp_operator_") && !strings.Contains(line, "_bucket{") {
+			fmt.Println(line)
+		}
+	}
+	return nil
+}
+
+// freeAddress returns a loopback address with a port nothing listens on now.
+func freeAddress() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }
 
 // printStatus prints the sample's status as YAML.

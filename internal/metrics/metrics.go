@@ -111,7 +111,7 @@ func NewTokenCollector(reader client.Reader, log logr.Logger) *TokenCollector {
 		lastSuccess: prometheus.NewDesc(TokenLastSuccess,
 			"When a syncLicenses call for the token last succeeded, in seconds since the epoch.", labels, nil),
 		interval: prometheus.NewDesc(TokenSyncInterval,
-			"The token's spec.syncInterval, in seconds.", labels, nil),
+			"The token's spec.syncInterval, in seconds; absent while the token is suspended.", labels, nil),
 		ready: prometheus.NewDesc(TokenReady,
 			"1 for the status (True, False or Unknown) of the token's Ready condition, 0 for the others.",
 			append(labels, "status"), nil),
@@ -154,7 +154,10 @@ func (t *TokenCollector) collectToken(ch chan<- prometheus.Metric, tok *intunev1
 	if s := tok.Status.LastSuccessfulSyncTime; s != nil {
 		gauge(t.lastSuccess, seconds(s.Time))
 	}
-	gauge(t.interval, tok.Spec.Interval().Seconds())
+	// A suspended token has no schedule, so nothing can be late.
+	if !tok.Spec.Suspend {
+		gauge(t.interval, tok.Spec.Interval().Seconds())
+	}
 
 	status := "Unknown"
 	if c := meta.FindStatusCondition(tok.Status.Conditions, intunev1alpha1.ConditionReady); c != nil {
