@@ -11,6 +11,14 @@ IMG ?= vpp-operator:dev
 
 BIN            := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
+# The config tests find kustomize through this variable.
+KUSTOMIZE      := $(BIN)/kustomize
+export KUSTOMIZE
+# The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs, for the config tests;
+# see `make prometheus-crds`.
+PROMETHEUS_OPERATOR        := github.com/prometheus-operator/prometheus-operator
+PROMETHEUS_OPERATOR_VERSION ?= v0.85.0
+PROMETHEUS_CRDS            := $(BIN)/crds/monitoring.coreos.com
 # The demo and tests use the kubectl built with the control plane; the
 # real-cluster targets use yours (override with KUBECTL=...).
 DEMO_KUBECTL   := $(ENVTEST_DIR)/kubectl
@@ -26,7 +34,7 @@ demo: envtest build ## Run the operator end to end on a local control plane and 
 	go run ./hack/demo --bin $(BIN) --assets $(ENVTEST_DIR) --kubectl $(DEMO_KUBECTL)
 
 .PHONY: test
-test: envtest verify-generated vet ## Check generated files, vet, run every test on a real API server, then fuzz.
+test: envtest kustomize prometheus-crds verify-generated vet ## Check generated files, vet, run every test on a real API server, then fuzz.
 	go test ./... -count=1
 	@$(MAKE) --no-print-directory fuzz
 
@@ -43,11 +51,12 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests from the markers.
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests, and the Helm chart's copies of them and the alerts.
 	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=workload-identity-role paths=./internal/workloadidentity/... \
 		output:rbac:artifacts:config=config/rbac/workload-identity
+	go run ./hack/helmgen
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated code or manifests are out of date.
@@ -83,6 +92,19 @@ $(BIN)/manager: $(GO_SOURCES) go.mod go.sum
 $(BIN)/graphsim: $(GO_SOURCES) go.mod go.sum
 	go build -o $@ ./hack/graphsim
 
+# The image's architecture, and the version and revision in the manager and the image's labels.
+IMAGE_ARCH ?= $(shell go env GOARCH)
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_TAR  := $(BIN)/vpp-operator-image.tar
+
+.PHONY: image
+image: ## Assemble image IMG without a container engine: bin/vpp-operator-image.tar (docker save format, for `docker load -i`).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath \
+		-ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/linux-$(IMAGE_ARCH)/manager .
+	go run ./hack/image --binary=$(BIN)/linux-$(IMAGE_ARCH)/manager --arch=$(IMAGE_ARCH) \
+		--version=$(VERSION) --revision=$(REVISION) --tag=$(IMG) --output=$(IMAGE_TAR)
+
 ##@ Local control plane
 
 .PHONY: envtest
@@ -102,6 +124,26 @@ $(ENVTEST_DIR)/etcd: hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
 	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Build the pinned kustomize into bin/.
+
+$(KUSTOMIZE): hack/tools/kustomize/go.mod hack/tools/kustomize/go.sum
+	cd hack/tools/kustomize && go build -o $@ sigs.k8s.io/kustomize/kustomize/v5
+
+# The CRDs come from the Prometheus Operator's release module on the Go module proxy (about
+# 4 MB), like the other tools; they are not committed.
+.PHONY: prometheus-crds
+prometheus-crds: $(PROMETHEUS_CRDS)/monitoring.coreos.com_servicemonitors.yaml ## Fetch the ServiceMonitor and PrometheusRule CRDs the config tests install.
+
+$(PROMETHEUS_CRDS)/monitoring.coreos.com_servicemonitors.yaml: Makefile
+	@mkdir -p $(PROMETHEUS_CRDS)
+	dir=$$(go mod download -json $(PROMETHEUS_OPERATOR)@$(PROMETHEUS_OPERATOR_VERSION) \
+		| sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && test -n "$$dir" && \
+	for kind in servicemonitors prometheusrules; do \
+		install -m 0644 "$$dir/example/prometheus-operator-crd/monitoring.coreos.com_$$kind.yaml" \
+			$(PROMETHEUS_CRDS)/ || exit 1; \
+	done
+
 ##@ Real cluster (uses your kubectl and its current context)
 
 .PHONY: install
@@ -116,11 +158,16 @@ uninstall: ## Remove the CRD, and with it every VppToken.
 run: install ## Run the manager from this machine against the cluster.
 	go run . $(ARGS)
 
+.PHONY: build-installer
+build-installer: $(KUSTOMIZE) ## Write dist/install.yaml: config/default, running image IMG.
+	@mkdir -p dist
+	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh $(IMG) > dist/install.yaml.tmp
+	@mv dist/install.yaml.tmp dist/install.yaml
+
 .PHONY: deploy
-deploy: ## Deploy the operator with kustomize, running image IMG.
-	$(KUBECTL) kustomize config/default | sed 's|image: vpp-operator:dev|image: $(IMG)|' \
-		| $(KUBECTL) apply --server-side -f -
+deploy: $(KUSTOMIZE) ## Deploy the operator with kustomize, running image IMG.
+	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh $(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: ## Remove the operator deployed by `make deploy`.
-	$(KUBECTL) delete --ignore-not-found -k config/default
+undeploy: $(KUSTOMIZE) ## Remove the operator, its CRD and with it every VppToken.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -

@@ -42,6 +42,11 @@ const (
 	// The manager's defaults for its listening flags (main.go, and the README's flag table).
 	defaultProbeAddress   = ":8081"
 	defaultMetricsAddress = "0"
+
+	// The metrics endpoint's names, shared with the Helm chart and the ServiceMonitor.
+	metricsContainerPort = "metrics"
+	metricsServicePort   = "https"
+	jobLabel             = "app.kubernetes.io/name"
 )
 
 var _ = Describe("config/default", func() {
@@ -75,6 +80,33 @@ var _ = Describe("config/default", func() {
 				Expect(warnings.take()).To(BeEmpty(), describe(object))
 			}
 		})
+
+		It("accepts config/prometheus's ServiceMonitor and PrometheusRule in a server-side "+
+			"apply with dry-run, without warnings", func() {
+			monitoring := prometheusObjects()
+			Expect(monitoring).To(HaveLen(2))
+			for _, object := range monitoring {
+				apply := client.ApplyConfigurationFromUnstructured(object.DeepCopy())
+				err := c.Apply(ctx, apply, client.FieldOwner(fieldOwner), client.DryRunAll)
+				Expect(err).NotTo(HaveOccurred(), describe(object))
+				Expect(warnings.take()).To(BeEmpty(), describe(object))
+			}
+		})
+
+		It("refuses a ServiceMonitor whose endpoint is misspelt, so the one above was checked",
+			func() {
+				monitor := objectOfKind(prometheusObjects(), "ServiceMonitor").DeepCopy()
+				endpoints, _, err := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+				Expect(err).NotTo(HaveOccurred())
+				endpoints[0].(map[string]any)["scheme"] = "htps"
+				Expect(unstructured.SetNestedSlice(monitor.Object, endpoints,
+					"spec", "endpoints")).To(Succeed())
+
+				apply := client.ApplyConfigurationFromUnstructured(monitor)
+				err = c.Apply(ctx, apply, client.FieldOwner(fieldOwner), client.DryRunAll)
+				Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+				warnings.take()
+			})
 
 		It("admits the manager's pod template as a Pod in that namespace, without warnings",
 			func() {
@@ -263,8 +295,181 @@ var _ = Describe("config/default", func() {
 		})
 	})
 
+	Describe("the metrics endpoint", func() {
+		var (
+			deployment *appsv1.Deployment
+			manager    corev1.Container
+			service    *corev1.Service
+		)
+
+		BeforeEach(func() {
+			deployment = managerDeployment()
+			manager = containerNamed(deployment.Spec.Template.Spec, "manager")
+			service = &corev1.Service{}
+			toTyped(only("Service"), service)
+		})
+
+		It("is served on the container port named metrics, with authentication", func() {
+			port := containerPortNamed(manager, metricsContainerPort)
+			Expect(port).NotTo(BeNil(), "no container port %q", metricsContainerPort)
+			Expect(port.Protocol).To(Or(BeEmpty(), Equal(corev1.ProtocolTCP)))
+			Expect(listeningPorts(manager)).To(ContainElement(
+				fmt.Sprintf("TCP/%d", port.ContainerPort)),
+				"--metrics-bind-address should listen on the metrics container port")
+			Expect(metricsSecure(manager)).To(BeTrue(), "metrics must keep authentication")
+		})
+
+		It("has a Service that selects the manager's pods and targets the named port", func() {
+			Expect(service.Namespace).To(Equal(deployment.Namespace))
+			Expect(service.Spec.Selector).NotTo(BeEmpty(), "an empty selector selects no pods")
+			Expect(labels.SelectorFromSet(service.Spec.Selector).Matches(
+				labels.Set(deployment.Spec.Template.Labels))).To(BeTrue())
+
+			Expect(service.Spec.Ports).To(HaveLen(1))
+			port := service.Spec.Ports[0]
+			Expect(port.Name).To(Equal(metricsServicePort))
+			Expect(port.Port).To(BeEquivalentTo(8443))
+			Expect(port.Protocol).To(Or(BeEmpty(), Equal(corev1.ProtocolTCP)))
+			Expect(port.TargetPort).To(Equal(intstr.FromString(metricsContainerPort)))
+		})
+
+		It("names its job through the Service's labels", func() {
+			Expect(service.Labels).To(HaveKeyWithValue(jobLabel, "vpp-operator"))
+			Expect(service.Labels).To(HaveKeyWithValue("app.kubernetes.io/component", "metrics"))
+		})
+
+		It("is reachable through the NetworkPolicy from any address", func() {
+			policy := &networkingv1.NetworkPolicy{}
+			toTyped(only("NetworkPolicy"), policy)
+			port := containerPortNamed(manager, metricsContainerPort)
+			Expect(port).NotTo(BeNil())
+
+			metricsPort := fmt.Sprintf("TCP/%d", port.ContainerPort)
+			var fromAnywhere []string
+			for _, rule := range policy.Spec.Ingress {
+				if len(rule.From) == 0 {
+					fromAnywhere = append(fromAnywhere, portKeys(rule.Ports)...)
+				}
+			}
+			Expect(fromAnywhere).To(ContainElement(metricsPort))
+		})
+
+		Describe("with config/prometheus enabled", func() {
+			var monitor *serviceMonitor
+
+			BeforeEach(func() {
+				monitor = &serviceMonitor{}
+				toTyped(objectOfKind(prometheusObjects(), "ServiceMonitor"), monitor)
+			})
+
+			It("adds only the ServiceMonitor and the PrometheusRule to config/default", func() {
+				var kinds []string
+				for _, object := range prometheusObjects() {
+					kinds = append(kinds, object.GetKind())
+				}
+				Expect(kinds).To(ConsistOf("ServiceMonitor", "PrometheusRule"))
+				Expect(renderedWithPrometheus).To(HaveLen(len(rendered) + 2))
+			})
+
+			It("puts both in the manager's namespace, the rules as vpp-operator-alerts", func() {
+				for _, object := range prometheusObjects() {
+					Expect(object.GetNamespace()).To(Equal(deployment.Namespace), describe(object))
+				}
+				rule := objectOfKind(prometheusObjects(), "PrometheusRule")
+				Expect(rule.GetName()).To(Equal("vpp-operator-alerts"))
+			})
+
+			It("has a ServiceMonitor that selects the metrics Service and scrapes its port",
+				func() {
+					selector, err := metav1.LabelSelectorAsSelector(&monitor.Spec.Selector)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(selector.Empty()).To(BeFalse(), "an empty selector selects every Service")
+					Expect(selector.Matches(labels.Set(service.Labels))).To(BeTrue())
+					Expect(monitor.Spec.NamespaceSelector).To(BeNil(),
+						"the monitor's own namespace is the Service's")
+
+					Expect(monitor.Spec.Endpoints).To(HaveLen(1))
+					endpoint := monitor.Spec.Endpoints[0]
+					Expect(endpoint.Port).To(Equal(service.Spec.Ports[0].Name))
+					Expect(endpoint.Scheme).To(Equal("https"))
+					Expect(endpoint.Path).To(Equal("/metrics"))
+				})
+
+			It("authenticates with Prometheus's ServiceAccount token over TLS", func() {
+				endpoint := monitor.Spec.Endpoints[0]
+				Expect(endpoint.BearerTokenFile).To(Equal(tokenMountPath + "/token"))
+				Expect(endpoint.TLSConfig).NotTo(BeNil())
+				Expect(endpoint.TLSConfig.InsecureSkipVerify).To(BeTrue(),
+					"the manager's certificate is self-signed")
+			})
+
+			It("keeps the namespace label of the token series", func() {
+				Expect(monitor.Spec.Endpoints[0].HonorLabels).To(BeTrue(),
+					"a scraped namespace label would become exported_namespace")
+			})
+
+			It("takes the job label from the Service's app.kubernetes.io/name", func() {
+				Expect(monitor.Spec.JobLabel).To(Equal(jobLabel))
+				Expect(service.Labels).To(HaveKey(monitor.Spec.JobLabel))
+			})
+		})
+	})
+
+	Describe("the README", func() {
+		It("names, to uninstall and keep the CRD, every other object of the install", func() {
+			deleted := readmeDeletions()
+			var clusterScoped []string
+			for _, object := range renderedWithPrometheus {
+				kind := strings.ToLower(object.GetKind())
+				switch {
+				case kind == "customresourcedefinition":
+					Expect(deleted).NotTo(ContainElement(HavePrefix(kind + "/")))
+				case object.GetNamespace() == "":
+					clusterScoped = append(clusterScoped, kind+"/"+object.GetName())
+				default:
+					Expect(deleted).To(ContainElement("namespace/"+object.GetNamespace()),
+						"%s goes only with its namespace", describe(object))
+				}
+			}
+			Expect(deleted).To(ConsistOf(clusterScoped))
+		})
+	})
+
 	Describe("RBAC", func() {
-		It("names no wildcard API group, resource or verb", func() {
+		It("lets the manager review scrapers' tokens and access, and nothing more", func() {
+			Expect(policyRules("ClusterRole")).To(HaveKeyWithValue(
+				"ClusterRole vpp-operator-metrics-auth-role", ConsistOf(
+					rule([]string{"authentication.k8s.io"}, []string{"tokenreviews"}, "create"),
+					rule([]string{"authorization.k8s.io"}, []string{"subjectaccessreviews"},
+						"create"),
+				)))
+
+			binding := &rbacv1.ClusterRoleBinding{}
+			toTyped(objectNamed(rendered, "ClusterRoleBinding",
+				"vpp-operator-metrics-auth-rolebinding"), binding)
+			Expect(binding.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName,
+				Kind: "ClusterRole", Name: "vpp-operator-metrics-auth-role"}))
+			account := only("ServiceAccount")
+			Expect(binding.Subjects).To(ConsistOf(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind,
+				Name: account.GetName(), Namespace: account.GetNamespace()}))
+			Expect(account.GetName()).To(Equal(managerDeployment().Spec.Template.Spec.
+				ServiceAccountName))
+		})
+
+		It("offers a role to read metrics, bound to nobody", func() {
+			Expect(policyRules("ClusterRole")).To(HaveKeyWithValue(
+				"ClusterRole vpp-operator-metrics-reader", ConsistOf(rbacv1.PolicyRule{
+					NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"},
+				})))
+			for _, object := range slices.Concat(ofKind("RoleBinding"), ofKind("ClusterRoleBinding")) {
+				binding := &rbacv1.ClusterRoleBinding{}
+				toTyped(object, binding)
+				Expect(binding.RoleRef.Name).NotTo(Equal("vpp-operator-metrics-reader"),
+					describe(object))
+			}
+		})
+
+		It("names no wildcard API group, resource, URL or verb", func() {
 			rules := policyRules("Role", "ClusterRole")
 			Expect(rules).NotTo(BeEmpty())
 			for owner, ownRules := range rules {
@@ -306,9 +511,99 @@ var _ = Describe("config/default", func() {
 			Entry("a wildcard subresource, and no Secrets in another group",
 				rule([]string{"example.com"}, []string{"secrets", "*/status"}, "create"),
 				[]string{"resources: */status"}, nil),
+			Entry("every URL under /metrics",
+				rbacv1.PolicyRule{NonResourceURLs: []string{"/metrics", "/metrics/*"},
+					Verbs: []string{"get"}},
+				[]string{"nonResourceURLs: /metrics/*"}, nil),
 		)
 	})
 })
+
+// readmeDeletions returns the objects the commands of the README's "Install with kustomize"
+// section delete by name, as "<kind>/<name>": the way to uninstall and keep the CRD.
+func readmeDeletions() []string {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	_, section, found := strings.Cut(string(readme), "\n### Install with kustomize\n")
+	ExpectWithOffset(1, found).To(BeTrue(), "the README has no section Install with kustomize")
+	if end := strings.Index(section, "\n#"); end >= 0 {
+		section = section[:end]
+	}
+
+	var deleted []string
+	for line := range strings.Lines(section) {
+		fields := strings.Fields(line)
+		if len(fields) < 4 || fields[0] != "kubectl" || fields[1] != "delete" ||
+			strings.HasPrefix(fields[2], "-") {
+			continue
+		}
+		for _, name := range fields[3:] {
+			deleted = append(deleted, fields[2]+"/"+name)
+		}
+	}
+	return deleted
+}
+
+// prometheusObjects returns the objects that enabling config/prometheus adds to
+// config/default.
+func prometheusObjects() []*unstructured.Unstructured {
+	var added []*unstructured.Unstructured
+	for _, object := range renderedWithPrometheus {
+		if !slices.ContainsFunc(rendered, func(o *unstructured.Unstructured) bool {
+			return o.GetKind() == object.GetKind() && o.GetName() == object.GetName()
+		}) {
+			added = append(added, object)
+		}
+	}
+	return added
+}
+
+// objectOfKind returns the one object of a kind among objects, failing the spec when there
+// are more or none.
+func objectOfKind(objects []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	index := slices.IndexFunc(objects, func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == kind
+	})
+	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "no object of kind %s", kind)
+	more := slices.ContainsFunc(objects[index+1:], func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == kind
+	})
+	ExpectWithOffset(1, more).To(BeFalse(), "more than one object of kind %s", kind)
+	return objects[index]
+}
+
+// objectNamed returns the object of a kind and name among objects, failing the spec when
+// there is none.
+func objectNamed(
+	objects []*unstructured.Unstructured, kind, name string,
+) *unstructured.Unstructured {
+	index := slices.IndexFunc(objects, func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == kind && o.GetName() == name
+	})
+	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "no %s %s", kind, name)
+	return objects[index]
+}
+
+// serviceMonitor holds the fields of a monitoring.coreos.com/v1 ServiceMonitor the specs
+// check.
+type serviceMonitor struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		JobLabel          string               `json:"jobLabel"`
+		Selector          metav1.LabelSelector `json:"selector"`
+		NamespaceSelector map[string]any       `json:"namespaceSelector,omitempty"`
+		Endpoints         []struct {
+			Port            string `json:"port"`
+			Scheme          string `json:"scheme"`
+			Path            string `json:"path"`
+			HonorLabels     bool   `json:"honorLabels"`
+			BearerTokenFile string `json:"bearerTokenFile"`
+			TLSConfig       *struct {
+				InsecureSkipVerify bool `json:"insecureSkipVerify"`
+			} `json:"tlsConfig"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
 
 // ofKind returns the rendered objects of a kind.
 func ofKind(kind string) []*unstructured.Unstructured {
@@ -368,6 +663,15 @@ func containerNamed(pod corev1.PodSpec, name string) corev1.Container {
 	})
 	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "no container %q", name)
 	return pod.Containers[index]
+}
+
+func containerPortNamed(container corev1.Container, name string) *corev1.ContainerPort {
+	for i := range container.Ports {
+		if container.Ports[i].Name == name {
+			return &container.Ports[i]
+		}
+	}
+	return nil
 }
 
 func mountAt(container corev1.Container, path string) *corev1.VolumeMount {
@@ -468,6 +772,26 @@ func listeningPorts(manager corev1.Container) []string {
 	return ports
 }
 
+// metricsSecure reports whether the manager's arguments leave --metrics-secure at its
+// default, true, or set it true.
+func metricsSecure(manager corev1.Container) bool {
+	secure := true
+	for _, arg := range slices.Concat(manager.Command, manager.Args) {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if name != "metrics-secure" {
+			continue
+		}
+		if !hasValue {
+			secure = true
+			continue
+		}
+		parsed, err := strconv.ParseBool(value)
+		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "argument %q", arg)
+		secure = parsed
+	}
+	return secure
+}
+
 // portKeys returns NetworkPolicy ports as "<protocol>/<number>". Named ports and ranges fail
 // the spec: the policy states its numbers.
 func portKeys(ports []networkingv1.NetworkPolicyPort) []string {
@@ -504,7 +828,8 @@ func policyRules(kinds ...string) map[string][]rbacv1.PolicyRule {
 	return rules
 }
 
-// wildcards lists the apiGroups, resources and verbs of a rule that contain a "*", as
+// wildcards lists the apiGroups, resources, nonResourceURLs and verbs of a rule that contain
+// a "*", as
 // "<field>: <value>".
 func wildcards(rule rbacv1.PolicyRule) []string {
 	var found []string
@@ -514,6 +839,7 @@ func wildcards(rule rbacv1.PolicyRule) []string {
 	}{
 		{"apiGroups", rule.APIGroups},
 		{"resources", rule.Resources},
+		{"nonResourceURLs", rule.NonResourceURLs},
 		{"verbs", rule.Verbs},
 	} {
 		for _, value := range field.values {

@@ -28,19 +28,36 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The suite renders config/default with the kubectl built next to the control plane
-// (KUBEBUILDER_ASSETS, built by `make envtest`) and checks the result on a real
-// kube-apiserver and etcd: what the API server admits, and what the manifests say.
+// The suite renders config/default with the pinned kustomize (`make kustomize`) and checks
+// the result on a real kube-apiserver and etcd (KUBEBUILDER_ASSETS, `make envtest`) that also
+// serves the Prometheus Operator's CRDs (`make prometheus-crds`): what the API server admits,
+// and what the manifests say.
 var (
 	testEnv    *envtest.Environment
 	restConfig *rest.Config
 
-	// rendered holds the objects of `kubectl kustomize config/default`, in output order.
+	// kustomize is the path of the kustomize binary render runs.
+	kustomize string
+
+	// rendered holds the objects of `kustomize build config/default`, in output order.
 	rendered []*unstructured.Unstructured
+
+	// renderedWithPrometheus holds the objects of config/default with its optional
+	// ../prometheus entry enabled, as the README tells users to.
+	renderedWithPrometheus []*unstructured.Unstructured
 )
 
-// renderTimeout bounds one run of kubectl kustomize.
-const renderTimeout = 2 * time.Minute
+const (
+	// renderTimeout bounds one run of kustomize.
+	renderTimeout = 2 * time.Minute
+
+	// prometheusCRDs is where `make prometheus-crds` puts the ServiceMonitor and
+	// PrometheusRule CRDs, relative to this package.
+	prometheusCRDs = "../bin/crds/monitoring.coreos.com"
+
+	// prometheusEntry is config/default's commented-out resource entry for config/prometheus.
+	prometheusEntry = "#- ../prometheus"
+)
 
 func TestConfig(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -54,13 +71,26 @@ var _ = BeforeSuite(func() {
 	Expect(assets).NotTo(BeEmpty(), "KUBEBUILDER_ASSETS is unset: run `make envtest` and set it "+
 		"to the directory holding kube-apiserver, etcd and kubectl, such as bin/k8s/1.37.2")
 
-	var err error
-	rendered, err = decodeObjects(render(filepath.Join(assets, "kubectl"), "default"))
+	kustomize = os.Getenv("KUSTOMIZE")
+	if kustomize == "" {
+		kustomize = filepath.Join("..", "bin", "kustomize")
+	}
+	_, err := os.Stat(kustomize)
+	Expect(err).NotTo(HaveOccurred(), "no kustomize at %s: run `make kustomize`, or set "+
+		"KUSTOMIZE to a kustomize v5 binary", kustomize)
+	_, err = os.Stat(prometheusCRDs)
+	Expect(err).NotTo(HaveOccurred(), "no Prometheus Operator CRDs in %s: run "+
+		"`make prometheus-crds`", prometheusCRDs)
+
+	rendered, err = decodeObjects(render("default"))
 	Expect(err).NotTo(HaveOccurred())
-	Expect(rendered).NotTo(BeEmpty(), "kubectl kustomize config/default rendered no objects")
+	Expect(rendered).NotTo(BeEmpty(), "kustomize build config/default rendered no objects")
+
+	renderedWithPrometheus, err = decodeObjects(renderWithPrometheus())
+	Expect(err).NotTo(HaveOccurred())
 
 	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join("crd", "bases"), prometheusCRDs},
 		ErrorIfCRDPathMissing: true,
 	}
 	restConfig, err = testEnv.Start()
@@ -76,20 +106,38 @@ var _ = AfterSuite(func() {
 // ctx is for calls the specs make themselves.
 var ctx = context.Background()
 
-// render runs `kubectl kustomize` on dir, a path relative to this package, and returns
+// render runs `kustomize build` on dir, absolute or relative to this package, and returns
 // what it prints.
-func render(kubectl, dir string) []byte {
+func render(dir string) []byte {
 	abs, err := filepath.Abs(dir)
-	Expect(err).NotTo(HaveOccurred())
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 
 	runCtx, cancel := context.WithTimeout(ctx, renderTimeout)
 	defer cancel()
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(runCtx, kubectl, "kustomize", abs)
+	cmd := exec.CommandContext(runCtx, kustomize, "build", abs)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	Expect(err).NotTo(HaveOccurred(), "%s kustomize %s: %s", kubectl, abs, stderr.String())
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "%s build %s: %s", kustomize, abs,
+		stderr.String())
 	return out
+}
+
+// renderWithPrometheus renders config/default with its ../prometheus entry uncommented, in a
+// copy of this directory.
+func renderWithPrometheus() []byte {
+	copied := GinkgoT().TempDir()
+	ExpectWithOffset(1, os.CopyFS(copied, os.DirFS("."))).To(Succeed())
+
+	path := filepath.Join(copied, "default", "kustomization.yaml")
+	kustomization, err := os.ReadFile(path)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	ExpectWithOffset(1, bytes.Count(kustomization, []byte(prometheusEntry))).To(Equal(1),
+		"config/default/kustomization.yaml should hold the entry %q once", prometheusEntry)
+	enabled := bytes.Replace(kustomization, []byte(prometheusEntry), []byte("- ../prometheus"), 1)
+	ExpectWithOffset(1, os.WriteFile(path, enabled, 0o644)).To(Succeed())
+
+	return render(filepath.Join(copied, "default"))
 }
 
 // decodeObjects splits a multi-document YAML stream into objects, skipping empty documents.
