@@ -2,6 +2,7 @@ package graph
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -15,11 +16,14 @@ const (
 )
 
 // truncate cuts s to at most n bytes on a character boundary, marking the cut
-// with an ellipsis. Invalid UTF-8 is replaced, so the result is always valid.
+// with an ellipsis. Invalid UTF-8 is replaced, so the result is always valid,
+// and so are characters a terminal would act on (see printable): the text
+// reaches kubectl's tables, events and logs.
 func truncate(s string, n int) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
+	s = strings.Map(printable, s)
 	if len(s) <= n {
 		return s
 	}
@@ -28,4 +32,18 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// printable keeps r unless it is a control character, which could move a
+// terminal's cursor, retitle its window or shift a table's columns, or a
+// bidirectional override, which could make text read differently from what
+// it is. Whitespace controls become spaces; the others the replacement character.
+func printable(r rune) rune {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return ' '
+	case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
+		return '\uFFFD'
+	}
+	return r
 }

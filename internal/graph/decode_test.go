@@ -70,6 +70,22 @@ var _ = Describe("Decoding a vppToken reply", func() {
 			HaveValue(Equal(time.Date(2, 1, 1, 0, 30, 0, 0, time.UTC)))),
 	)
 
+	DescribeTable("passes on no character a terminal would act on",
+		func(sent, kept string) {
+			body, err := json.Marshal(map[string]string{"id": "a", "organizationName": sent})
+			Expect(err).NotTo(HaveOccurred())
+			tok, _, err := decodeVppToken(body)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(tok.OrganizationName).To(Equal(kept))
+		},
+		Entry("escape sequences that clear the screen and retitle the window",
+			"Evil\x1b[2J\x1b]0;pwned\aOrg", "Evil\uFFFD[2J\uFFFD]0;pwned\uFFFDOrg"),
+		Entry("a tab and a newline, which shift kubectl's columns", "Contoso\tLtd\nUK", "Contoso Ltd UK"),
+		Entry("a C1 control", "Contoso\u009bLtd", "Contoso\uFFFDLtd"),
+		Entry("a right-to-left override", "Contoso \u202eDTL", "Contoso \uFFFDDTL"),
+		Entry("letters of any script", "Contoso Ünïcødé 日本 ﻣﺮﺣﺒﺎ", "Contoso Ünïcødé 日本 ﻣﺮﺣﺒﺎ"),
+	)
+
 	It("reads a time without an offset as UTC", func() {
 		tok, _, err := decodeVppToken([]byte(`{"id":"a","expirationDateTime":"2027-03-04T05:06:07.1234567"}`))
 		Expect(err).NotTo(HaveOccurred())

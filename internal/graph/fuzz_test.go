@@ -172,12 +172,15 @@ func checkVppToken(t *testing.T, tok *VppToken, complete bool) {
 	}
 }
 
-// checkBounded fails unless s is valid UTF-8 and at most n bytes plus the
-// ellipsis truncate marks a cut with.
+// checkBounded fails unless s is valid UTF-8 without control or bidi
+// characters and at most n bytes plus the ellipsis truncate marks a cut with.
 func checkBounded(t *testing.T, name, s string, n int) {
 	t.Helper()
 	if !utf8.ValidString(s) {
 		t.Fatalf("%s %q is not valid UTF-8", name, s)
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return printable(r) != r }); i >= 0 {
+		t.Fatalf("%s %q holds a control character at byte %d", name, s, i)
 	}
 	if len(s) > n+len("…") {
 		t.Fatalf("%s is %d bytes, over its bound of %d", name, len(s), n)
