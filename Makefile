@@ -103,7 +103,7 @@ image: ## Assemble image IMG without a container engine: bin/vpp-operator-image.
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath \
 		-ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/linux-$(IMAGE_ARCH)/manager .
 	go run ./hack/image --binary=$(BIN)/linux-$(IMAGE_ARCH)/manager --arch=$(IMAGE_ARCH) \
-		--version=$(VERSION) --revision=$(REVISION) --tag=$(IMG) --output=$(IMAGE_TAR)
+		--version='$(VERSION)' --revision='$(REVISION)' --tag='$(IMG)' --output=$(IMAGE_TAR)
 
 ##@ Local control plane
 
@@ -161,12 +161,13 @@ run: install ## Run the manager from this machine against the cluster.
 .PHONY: build-installer
 build-installer: $(KUSTOMIZE) ## Write dist/install.yaml: config/default, running image IMG.
 	@mkdir -p dist
-	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh $(IMG) > dist/install.yaml.tmp
+	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh '$(IMG)' > dist/install.yaml.tmp \
+		|| { rm -f dist/install.yaml.tmp; exit 1; }
 	@mv dist/install.yaml.tmp dist/install.yaml
 
 .PHONY: deploy
 deploy: $(KUSTOMIZE) ## Deploy the operator with kustomize, running image IMG.
-	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh $(IMG) | $(KUBECTL) apply --server-side -f -
+	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh '$(IMG)' | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: $(KUSTOMIZE) ## Remove the operator, its CRD and with it every VppToken.

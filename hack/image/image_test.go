@@ -222,6 +222,10 @@ var _ = Describe("make image", func() {
 			broken := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")})
 			opts.caBundle = writeTemp("ca.pem", broken)
 		}, "certificate 1"),
+		Entry("a CA bundle with a private key in it", func(opts *options) {
+			key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("planted-key")})
+			opts.caBundle = writeTemp("ca.pem", append(readFile(caBundleFile), key...))
+		}, `PEM block 2 is a "PRIVATE KEY", not a certificate`),
 		Entry("a missing CA bundle", func(opts *options) {
 			opts.caBundle = filepath.Join(GinkgoT().TempDir(), "missing.pem")
 		}, "read the CA bundle"),

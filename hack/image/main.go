@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -281,8 +282,11 @@ func checkCABundle(bundle []byte) error {
 		if block == nil {
 			break
 		}
+		// A bundle is public; a key or anything else in it would ship, world-readable,
+		// in every copy of the image.
 		if block.Type != "CERTIFICATE" {
-			continue
+			return fmt.Errorf("PEM block %d is a %s, not a certificate: a CA bundle holds certificates only",
+				count+1, pemType(block.Type))
 		}
 		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
 			return fmt.Errorf("certificate %d: %w", count+1, err)
@@ -293,6 +297,15 @@ func checkCABundle(bundle []byte) error {
 		return errors.New("no PEM certificates")
 	}
 	return nil
+}
+
+// pemType names a PEM block's type for a message, as Go would quote it, and
+// only a short one: the label comes from the file.
+func pemType(label string) string {
+	if len(label) > 40 {
+		label = label[:40] + "..."
+	}
+	return strconv.Quote(label)
 }
 
 // writeTarball writes img, tagged ref, where `docker load -i` reads it. The file appears
