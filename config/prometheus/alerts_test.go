@@ -72,6 +72,15 @@ var _ = Describe("The PrometheusRule", func() {
 		}
 	})
 
+	It("lets every token alert ride out a gap of a few failed scrapes", func() {
+		_, groups := readRule()
+		for _, rule := range allRules(groups) {
+			if rule.Alert != operatorDown {
+				Expect(time.Duration(rule.KeepFiringFor)).To(BeNumerically(">=", 10*time.Minute), "%s", rule.Alert)
+			}
+		}
+	})
+
 	It("gives every alert a severity, a summary and a description that says what to run", func() {
 		_, groups := readRule()
 		for _, rule := range allRules(groups) {
@@ -116,6 +125,22 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 		// 10 days from time 0, evaluated 90 minutes in.
 		Expect(description).To(ContainSubstring("tokens/contoso expires in 9d 22h 30m 0s"))
 		Expect(description).To(ContainSubstring("kubectl describe vpptoken -n tokens contoso"))
+	})
+
+	It("keeps firing through a gap in the series, as a failed scrape leaves", func() {
+		series := []string{
+			// Scrapes fail from 100m to 105m: Prometheus marks the series stale.
+			contoso.series(expirationMetric, fmt.Sprintf("%dx99 stale _x5 %dx%d", 10*day, 10*day, samples-106)),
+			contoso.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
+			contoso.series(intervalMetric, constant(12*hour)),
+			operatorUp(),
+		}
+		Expect(alertLabels(firingAt(90*time.Minute, series...))).To(ConsistOf(
+			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
+		Expect(alertLabels(firingAt(103*time.Minute, series...))).To(ConsistOf(
+			tokenAlert(expiringSoon, "warning", "tokens", "contoso")), "during the gap")
+		Expect(alertLabels(firingAt(110*time.Minute, series...))).To(ConsistOf(
+			tokenAlert(expiringSoon, "warning", "tokens", "contoso")), "after it, without another hour's wait")
 	})
 
 	It("stays quiet for a token that expires in 40 days", func() {
@@ -167,7 +192,11 @@ var _ = Describe("VppTokenExpired", func() {
 
 		Expect(alertLabels(firingAt(90*time.Minute, series...))).To(ConsistOf(
 			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
+		// VppTokenExpiringSoon's keep_firing_for holds it a while after the expiry.
 		Expect(alertLabels(firingAt(2*time.Hour+10*time.Minute, series...))).To(ConsistOf(
+			tokenAlert(expired, "critical", "tokens", "contoso"),
+			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
+		Expect(alertLabels(firingAt(2*time.Hour+20*time.Minute, series...))).To(ConsistOf(
 			tokenAlert(expired, "critical", "tokens", "contoso")))
 	})
 })

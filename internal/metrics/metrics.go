@@ -132,8 +132,8 @@ func (t *TokenCollector) Collect(ch chan<- prometheus.Metric) {
 	var tokens intunev1alpha1.VppTokenList
 	// The collector only reads, so it can skip the cache's copy of each token.
 	if err := t.reader.List(ctx, &tokens, client.UnsafeDisableDeepCopy); err != nil {
-		// A failed scrape, rather than one without tokens: an empty answer
-		// would resolve every token alert.
+		// A failed scrape, rather than one without tokens: Prometheus then
+		// counts the target as down instead of every token as deleted.
 		t.log.Error(err, "listing VppTokens for metrics")
 		ch <- prometheus.NewInvalidMetric(t.ready, err)
 		return
