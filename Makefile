@@ -97,12 +97,14 @@ IMAGE_ARCH ?= $(shell go env GOARCH)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
 IMAGE_TAR  := $(BIN)/vpp-operator-image.tar
+# The image's CA bundle; empty means Mozilla's roots, from a pinned Go module.
+CA_BUNDLE  ?=
 
 .PHONY: image
 image: ## Assemble image IMG without a container engine: bin/vpp-operator-image.tar (docker save format, for `docker load -i`).
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath \
 		-ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/linux-$(IMAGE_ARCH)/manager .
-	go run ./hack/image --binary=$(BIN)/linux-$(IMAGE_ARCH)/manager --arch=$(IMAGE_ARCH) \
+	go run ./hack/image --binary=$(BIN)/linux-$(IMAGE_ARCH)/manager --arch=$(IMAGE_ARCH) --ca-bundle='$(CA_BUNDLE)' \
 		--version='$(VERSION)' --revision='$(REVISION)' --tag='$(IMG)' --output=$(IMAGE_TAR)
 
 ##@ Local control plane

@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 func TestImage(t *testing.T) {
@@ -147,6 +148,31 @@ var _ = Describe("make image", func() {
 			Expect(fileContents(img, "manager")).To(Equal(readFile(managerBinary)))
 			Expect(fileContents(img, "etc/ssl/certs/ca-certificates.crt")).To(
 				Equal(readFile(caBundleFile)))
+		})
+
+		It("trusts Mozilla's roots by default, not the build machine's", func() {
+			opts := testOptions()
+			opts.caBundle = ""
+			img, err := build(opts)
+			Expect(err).NotTo(HaveOccurred())
+			want := map[string]bool{}
+			for root := range bundle.Roots() {
+				if root.Constraint == nil {
+					want[string(root.Certificate)] = true
+				}
+			}
+			Expect(len(want)).To(BeNumerically(">", 100), "the NSS store holds well over a hundred roots")
+
+			got := map[string]bool{}
+			for rest := fileContents(img, "etc/ssl/certs/ca-certificates.crt"); len(rest) > 0; {
+				var block *pem.Block
+				if block, rest = pem.Decode(rest); block == nil {
+					break
+				}
+				Expect(block.Type).To(Equal("CERTIFICATE"))
+				got[string(block.Bytes)] = true
+			}
+			Expect(got).To(Equal(want), "exactly the unconstrained NSS roots")
 		})
 
 		It("names the user and group 65532 nonroot", func() {

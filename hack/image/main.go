@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 const (
@@ -79,8 +80,9 @@ func main() {
 		output string
 	)
 	flag.StringVar(&opts.binary, "binary", "", "Static Linux manager binary to put at /manager.")
-	flag.StringVar(&opts.caBundle, "ca-bundle", caBundlePath,
-		"PEM file of CA certificates to put at "+caBundlePath+".")
+	flag.StringVar(&opts.caBundle, "ca-bundle", "",
+		"PEM file of CA certificates to put at "+caBundlePath+"; empty means Mozilla's roots "+
+			"from the pinned golang.org/x/crypto/x509roots/fallback module, not this machine's.")
 	flag.StringVar(&opts.arch, "arch", runtime.GOARCH, "GOARCH of the binary and the image.")
 	flag.StringVar(&opts.version, "version", "dev", "Version for the image's labels.")
 	flag.StringVar(&opts.revision, "revision", "", "Source revision for the image's labels.")
@@ -114,7 +116,12 @@ func run(opts options, tag, output string) error {
 	if err := writeTarball(output, ref, img); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s: %s, image %s\n", output, ref, digest)
+	id, err := img.ConfigName()
+	if err != nil {
+		return fmt.Errorf("image ID: %w", err)
+	}
+	fmt.Printf("wrote %s: %s, manifest %s, image ID %s (what docker images shows after docker load)\n",
+		output, ref, digest, id)
 	return nil
 }
 
@@ -128,9 +135,11 @@ func build(opts options) (v1.Image, error) {
 	if err := checkStaticBinary(binary, opts.arch); err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.binary, err)
 	}
-	caBundle, err := os.ReadFile(opts.caBundle)
-	if err != nil {
-		return nil, fmt.Errorf("read the CA bundle: %w", err)
+	caBundle := mozillaRoots()
+	if opts.caBundle != "" {
+		if caBundle, err = os.ReadFile(opts.caBundle); err != nil {
+			return nil, fmt.Errorf("read the CA bundle: %w", err)
+		}
 	}
 	if err := checkCABundle(caBundle); err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.caBundle, err)
@@ -297,6 +306,21 @@ func checkCABundle(bundle []byte) error {
 		return errors.New("no PEM certificates")
 	}
 	return nil
+}
+
+// mozillaRoots is the NSS trust store's roots as a PEM bundle, from a pinned module: the
+// image then trusts what browsers do, not whatever private or interception CAs the build
+// machine added to its own bundle. Roots that NSS trusts only with a distrust-after date are
+// left out, as a PEM bundle cannot carry the constraint.
+func mozillaRoots() []byte {
+	var out bytes.Buffer
+	for root := range bundle.Roots() {
+		if root.Constraint != nil {
+			continue
+		}
+		_ = pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: root.Certificate})
+	}
+	return out.Bytes()
 }
 
 // pemType names a PEM block's type for a message, as Go would quote it, and
