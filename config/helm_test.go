@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -29,11 +30,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -229,7 +232,7 @@ var chartCases = []chartCase{
 				"Deployment intune-vpp-operator-controller-manager",
 				"ClusterRole intune-vpp-operator-manager-role"))
 			Expect(install.args()[len(install.args())-1]).To(Equal("--zap-encoder=console"),
-				"extraArgs come last, so they can override")
+				"extraArgs come last")
 
 			pod := install.deployment().Spec.Template
 			manager := containerNamed(pod.Spec, "manager")
@@ -251,6 +254,63 @@ var chartCases = []chartCase{
 				HaveField("Ports", ConsistOf(HaveField("Port.IntVal", BeEquivalentTo(8443)))),
 				HaveField("From", ConsistOf(HaveField("NamespaceSelector.MatchLabels",
 					HaveKeyWithValue("kubernetes.io/metadata.name", "monitoring")))))))
+		},
+	},
+	{
+		name: "an egress proxy on ports of its own",
+		values: "manager: {graphEndpoint: 'https://egress-proxy.corp.example:8443/graph', " +
+			"authorityHost: 'https://[fd00::10]:9443'}",
+		args: []string{"--graph-endpoint=https://egress-proxy.corp.example:8443/graph",
+			"--authority-host=https://[fd00::10]:9443"},
+		check: func(install chartInstall) {
+			policy := &networkingv1.NetworkPolicy{}
+			toTyped(install.only("NetworkPolicy"), policy)
+			var open []string
+			for _, rule := range policy.Spec.Egress {
+				Expect(rule.To).To(BeEmpty())
+				open = append(open, portKeys(rule.Ports)...)
+			}
+			Expect(open).To(ContainElements("TCP/8443", "TCP/9443"),
+				"the ports of manager.graphEndpoint and manager.authorityHost are open")
+		},
+	},
+	{
+		name: "an API server on a port of its own",
+		values: "networkPolicy: {extraEgress: [{to: [{ipBlock: {cidr: 192.168.49.2/32}}], " +
+			"ports: [{protocol: TCP, port: 8443}]}]}",
+		check: func(install chartInstall) {
+			policy := &networkingv1.NetworkPolicy{}
+			toTyped(install.only("NetworkPolicy"), policy)
+			var original networkingv1.NetworkPolicy
+			toTyped(kustomizeObject("NetworkPolicy", policy.Name), &original)
+			Expect(policy.Spec.Egress).To(Equal(append(original.Spec.Egress,
+				networkingv1.NetworkPolicyEgressRule{
+					To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{
+						CIDR: "192.168.49.2/32"}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP),
+						Port: ptr.To(intstr.FromInt32(8443))}},
+				})), "networkPolicy.extraEgress comes after the chart's rules, as written")
+		},
+	},
+	{
+		name: "an image by digest",
+		values: "image: {repository: 'registry.example:5000/team/vpp-operator', tag: v9, " +
+			"digest: 'sha256:" + strings.Repeat("0f", 32) + "'}",
+		check: func(install chartInstall) {
+			manager := containerNamed(install.deployment().Spec.Template.Spec, "manager")
+			Expect(manager.Image).To(Equal("registry.example:5000/team/vpp-operator@sha256:"+
+				strings.Repeat("0f", 32)), "the digest, not the tag")
+		},
+	},
+	{
+		name: "manager arguments YAML would read as something else, and the largest V-level",
+		values: "manager:\n  logLevel: 127\n  extraArgs: ['--x=y #c', 'key: value', '&a', '*a', " +
+			"'- x', '--zap-encoder=console']",
+		check: func(install chartInstall) {
+			Expect(install.args()).To(ContainElement("--zap-log-level=127"))
+			Expect(install.args()[len(install.args())-6:]).To(Equal([]string{
+				"--x=y #c", "key: value", "&a", "*a", "- x", "--zap-encoder=console"}),
+				"extraArgs reach the manager as written")
 		},
 	},
 }
@@ -341,7 +401,7 @@ var _ = Describe("The Helm chart", func() {
 				"/watchNamespaces/0"),
 			Entry("a pod label the selector owns",
 				"podLabels: {app.kubernetes.io/component: other}",
-				"invalid propertyName 'app.kubernetes.io/component'"),
+				"podLabels sets app.kubernetes.io/component, which the chart sets itself"),
 			Entry("several replicas without leader election",
 				"replicas: 2\nleaderElection: {enabled: false}",
 				"replicas is 2 but leaderElection.enabled is false"),
@@ -351,7 +411,149 @@ var _ = Describe("The Helm chart", func() {
 			Entry("a metrics NetworkPolicy rule without metrics",
 				"metrics: {enabled: false}\nnetworkPolicy: {metricsFrom: [{podSelector: {}}]}",
 				"networkPolicy.metricsFrom is set but metrics.enabled is false"),
+			Entry("alerts without metrics, where VppOperatorDown would fire for ever",
+				"metrics: {enabled: false}\nprometheusRule: {enabled: true}",
+				"prometheusRule.enabled is true but metrics.enabled is false"),
+			Entry("an extra argument for a flag the chart sets from metrics",
+				"manager: {extraArgs: [--metrics-secure=false]}",
+				"manager.extraArgs sets --metrics-secure, which the chart sets from "+
+					"metrics.secure"),
+			Entry("an extra argument for the watched namespaces, with one dash and a value apart",
+				"manager: {extraArgs: [-namespaces, team-a]}",
+				"manager.extraArgs sets --namespaces, which the chart sets from watchNamespaces"),
+			Entry("an extra argument for a flag of manager.*",
+				"manager: {extraArgs: ['--zap-log-level=debug']}",
+				"manager.extraArgs sets --zap-log-level, which the chart sets from "+
+					"manager.logLevel"),
+			Entry("an extra argument for another flag of manager.*",
+				"manager: {extraArgs: [--max-concurrent-reconciles, '3']}",
+				"manager.extraArgs sets --max-concurrent-reconciles, which the chart sets from "+
+					"manager.maxConcurrentReconciles"),
+			Entry("an extra argument for the probes' address",
+				"manager: {extraArgs: ['--health-probe-bind-address=:9090']}",
+				"manager.extraArgs sets --health-probe-bind-address"),
+			Entry("an extra argument for leader election",
+				"manager: {extraArgs: ['--leader-elect=false']}",
+				"manager.extraArgs sets --leader-elect, which the chart sets from "+
+					"leaderElection.enabled"),
+			Entry("an image repository with a tag",
+				"image: {repository: 'registry.example/vpp-operator:v1'}",
+				"image.repository", "set the tag in image.tag"),
+			Entry("an image repository with a digest",
+				"image: {repository: 'registry.example/vpp-operator@sha256:"+
+					strings.Repeat("0f", 32)+"'}",
+				"image.repository", "image.digest"),
+			Entry("a digest that is not one", "image: {digest: 'sha256:xyz'}", "/image/digest"),
+			Entry("a log level beyond zap's", "manager: {logLevel: 100000000}",
+				"/manager/logLevel"),
+			Entry("a log level just beyond zap's", "manager: {logLevel: 128}", "/manager/logLevel"),
+			Entry("a log level beyond zap's, as a string", "manager: {logLevel: '128'}",
+				"/manager/logLevel"),
+			Entry("a pod annotation the chart sets",
+				"podAnnotations: {kubectl.kubernetes.io/default-container: other}",
+				"podAnnotations sets kubectl.kubernetes.io/default-container, which the chart "+
+					"sets itself"),
+			Entry("a ServiceMonitor label the chart sets",
+				"serviceMonitor: {labels: {app.kubernetes.io/managed-by: other}}",
+				"serviceMonitor.labels sets app.kubernetes.io/managed-by, which the chart sets "+
+					"itself"),
+			Entry("a PrometheusRule label the chart sets",
+				"prometheusRule: {labels: {app.kubernetes.io/instance: other}}",
+				"prometheusRule.labels sets app.kubernetes.io/instance, which the chart sets "+
+					"itself"),
 		)
+
+		It("refuses in podLabels, podAnnotations and the monitors' labels every key the chart "+
+			"sets there, and only those", func() {
+			monitors := "serviceMonitor: {enabled: true}\nprometheusRule: {enabled: true}"
+			install, err := installChart("", chartValues(monitors), kubeVersion)
+			Expect(err).NotTo(HaveOccurred())
+			pod := install.deployment().Spec.Template
+			chartKeys := map[string]map[string]string{
+				"podLabels":             pod.Labels,
+				"podAnnotations":        pod.Annotations,
+				"serviceMonitor.labels": install.only("ServiceMonitor").GetLabels(),
+				"prometheusRule.labels": install.only("PrometheusRule").GetLabels(),
+			}
+			for value, keys := range chartKeys {
+				Expect(keys).NotTo(BeEmpty(), value)
+				parent, field, _ := strings.Cut(value, ".")
+				given := func(key string) map[string]any {
+					values := chartValues(monitors)
+					entry := map[string]any{key: "x"}
+					if field == "" {
+						values[parent] = entry
+					} else {
+						values[parent].(map[string]any)[field] = entry
+					}
+					return values
+				}
+				for key := range keys {
+					_, err := installChart("", given(key), kubeVersion)
+					Expect(err).To(MatchError(ContainSubstring(
+						"%s sets %s, which the chart sets itself", value, key)))
+				}
+				_, err := installChart("", given("example.com/team"), kubeVersion)
+				Expect(err).NotTo(HaveOccurred(), "%s may add a key of its own", value)
+			}
+		})
+
+		It("leaves release names longer than Helm's 53 characters to Helm to refuse", func() {
+			_, err := installChart(strings.Repeat("a", 63), nil, kubeVersion)
+			Expect(err).To(MatchError(ContainSubstring("release name")))
+		})
+
+		DescribeTable("keeps every name distinct and binds each role where it belongs, however "+
+			"long the release name",
+			func(release string, length int) {
+				Expect(release).To(HaveLen(length))
+				for _, namespaced := range []bool{false, true} {
+					values := fmt.Sprintf("workloadIdentity: {namespaces: [%s]}\n"+
+						"serviceMonitor: {enabled: true}\nprometheusRule: {enabled: true}",
+						chartTeamB)
+					want := []string{
+						"ClusterRoleBinding vpp-operator-manager-role",
+						"ClusterRoleBinding vpp-operator-metrics-auth-role",
+						"RoleBinding " + chartNamespace + " vpp-operator-leader-election-role",
+						"RoleBinding " + chartTeamB + " vpp-operator-workload-identity-role",
+					}
+					if namespaced {
+						values += fmt.Sprintf("\nwatchNamespaces: [%s, %s]", chartTeamA, chartTeamB)
+						want[0] = "RoleBinding " + chartTeamA + " vpp-operator-manager-role"
+						want = append(want, "RoleBinding "+chartTeamB+" vpp-operator-manager-role")
+					}
+					install, err := installChart(release, chartValues(values), kubeVersion)
+					Expect(err).NotTo(HaveOccurred())
+
+					seen := map[string]bool{}
+					for _, object := range install.objects {
+						Expect(seen).NotTo(HaveKey(describe(object)), "two objects have one name")
+						seen[describe(object)] = true
+						Expect(len(object.GetName())).To(BeNumerically("<=", 63), describe(object))
+					}
+					Expect(install.bindingPurposes()).To(ConsistOf(want), "watchNamespaces: %v",
+						namespaced)
+				}
+			},
+			Entry("the chart's name", chartRelease, 12),
+			Entry("41 characters", "intune-"+strings.Repeat("a", 34), 41),
+			Entry("48 characters", "intune-"+strings.Repeat("a", 41), 48),
+			Entry("53 characters", "intune-"+strings.Repeat("a", 46), 53),
+			Entry("53 characters holding the chart's name",
+				"vpp-operator-"+strings.Repeat("a", 40), 53),
+		)
+
+		It("gives releases whose names differ only after where names are shortened names of "+
+			"their own", func() {
+			first, err := installChart(strings.Repeat("b", 40)+"-one", nil, kubeVersion)
+			Expect(err).NotTo(HaveOccurred())
+			second, err := installChart(strings.Repeat("b", 40)+"-two", nil, kubeVersion)
+			Expect(err).NotTo(HaveOccurred())
+			for _, object := range first.ofKind("ClusterRole") {
+				Expect(second.names()).NotTo(ContainElement(object.GetKind()+" "+object.GetName()),
+					"a second release would fail on the first's cluster-wide objects")
+			}
+		})
 
 		It("closes every object of values.schema.json, so no misspelt key passes", func() {
 			data, err := os.ReadFile(filepath.Join(chartPath, "values.schema.json"))
@@ -513,6 +715,33 @@ var _ = Describe("The Helm chart", func() {
 				Equal(originalAccount.AutomountServiceAccountToken))
 		})
 
+		It("binds each role to the same subjects as the kustomize binding of its name", func() {
+			bindings := slices.Concat(install.ofKind("RoleBinding"),
+				install.ofKind("ClusterRoleBinding"))
+			Expect(bindings).NotTo(BeEmpty())
+			for _, object := range bindings {
+				var binding, original rbacv1.RoleBinding
+				toTyped(object, &binding)
+				toTyped(kustomizeObject(object.GetKind(), binding.Name), &original)
+
+				// The role the chart binds, by its kustomize counterpart's name.
+				role := install.named(binding.RoleRef.Kind, binding.RoleRef.Name)
+				counterpart := kustomizeObject(role.GetKind(), role.GetName())
+				Expect(original.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName,
+					Kind: counterpart.GetKind(), Name: counterpart.GetName()}), describe(object))
+
+				// The same ServiceAccount, in the release namespace instead of kustomize's.
+				account := kustomizeObject("ServiceAccount",
+					install.only("ServiceAccount").GetName())
+				for i := range original.Subjects {
+					if original.Subjects[i].Namespace == account.GetNamespace() {
+						original.Subjects[i].Namespace = chartNamespace
+					}
+				}
+				Expect(binding.Subjects).To(Equal(original.Subjects), describe(object))
+			}
+		})
+
 		It("lets the same traffic through its NetworkPolicy", func() {
 			var policy, original networkingv1.NetworkPolicy
 			toTyped(install.only("NetworkPolicy"), &policy)
@@ -577,31 +806,62 @@ var _ = Describe("The Helm chart's release", Ordered, func() {
 		})
 	})
 
-	It("installs, taking over a CRD installed before without Helm", func() {
+	const ownershipConflict = "exists and cannot be imported into the current release: " +
+		"invalid ownership metadata"
+
+	// install runs the README's `helm install` command with or without --take-ownership,
+	// for the release name.
+	install := func(name string, takeOwnership bool) error {
+		command := readmeHelm("install", takeOwnership)
 		install := action.NewInstall(cfg)
-		install.ReleaseName = release
+		install.ReleaseName = name
 		install.Namespace = chartNamespace
 		install.WaitStrategy = kube.HookOnlyStrategy
-		// The suite's control plane installed the CRD, as `make install` would have.
-		install.TakeOwnership = true
+		install.CreateNamespace = command.createNamespace
+		install.TakeOwnership = command.takeOwnership
 		_, err := install.Run(chart, nil)
-		Expect(err).NotTo(HaveOccurred())
+		return err
+	}
 
+	// uninstall runs the README's `helm uninstall` command for the release name, and returns
+	// what Helm says it did.
+	uninstall := func(name string) string {
+		readmeHelm("uninstall", false)
+		uninstall := action.NewUninstall(cfg)
+		uninstall.WaitStrategy = kube.HookOnlyStrategy
+		response, err := uninstall.Run(name)
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		return response.Info
+	}
+
+	crdAnnotations := func() map[string]string {
 		crd := &unstructured.Unstructured{}
 		crd.SetAPIVersion("apiextensions.k8s.io/v1")
 		crd.SetKind("CustomResourceDefinition")
-		Expect(c.Get(ctx, client.ObjectKey{Name: "vpptokens.intune.vpp-operator.io"}, crd)).
-			To(Succeed())
-		Expect(crd.GetAnnotations()).To(HaveKeyWithValue(keepPolicy, "keep"))
-		Expect(crd.GetAnnotations()).To(HaveKeyWithValue("meta.helm.sh/release-name", release))
+		ExpectWithOffset(1, c.Get(ctx, client.ObjectKey{Name: "vpptokens.intune.vpp-operator.io"},
+			crd)).To(Succeed())
+		return crd.GetAnnotations()
+	}
+
+	It("refuses the README's install where the CRD was installed without Helm", func() {
+		// The suite's control plane installed the CRD, as `make install` would have.
+		Expect(install(release, false)).To(MatchError(ContainSubstring(ownershipConflict)))
+	})
+
+	It("installs with the README's --take-ownership, adopting that CRD", func() {
+		Expect(install(release, true)).To(Succeed())
+		Expect(crdAnnotations()).To(HaveKeyWithValue(keepPolicy, "keep"))
+		Expect(crdAnnotations()).To(HaveKeyWithValue("meta.helm.sh/release-name", release))
 
 		Expect(c.Create(ctx, token.DeepCopy())).To(Succeed())
 	})
 
-	It("upgrades the Deployment in place", func() {
+	It("upgrades the Deployment in place with the README's upgrade", func() {
+		command := readmeHelm("upgrade", false)
 		upgrade := action.NewUpgrade(cfg)
 		upgrade.Namespace = chartNamespace
 		upgrade.WaitStrategy = kube.HookOnlyStrategy
+		upgrade.TakeOwnership = command.takeOwnership
 		_, err := upgrade.Run(release, chart, chartValues("replicas: 2"))
 		Expect(err).NotTo(HaveOccurred())
 
@@ -613,15 +873,11 @@ var _ = Describe("The Helm chart's release", Ordered, func() {
 	})
 
 	It("uninstalls everything but the CRD, and so keeps every VppToken", func() {
-		uninstall := action.NewUninstall(cfg)
-		uninstall.WaitStrategy = kube.HookOnlyStrategy
-		response, err := uninstall.Run(release)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(response.Info).To(ContainSubstring("vpptokens.intune.vpp-operator.io"),
+		Expect(uninstall(release)).To(ContainSubstring("vpptokens.intune.vpp-operator.io"),
 			"Helm lists the objects it kept")
 
 		role := &rbacv1.ClusterRole{}
-		err = c.Get(ctx, client.ObjectKey{Name: release + "-vpp-operator-manager-role"}, role)
+		err := c.Get(ctx, client.ObjectKey{Name: release + "-vpp-operator-manager-role"}, role)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
 		deployment := &appsv1.Deployment{}
 		err = c.Get(ctx, client.ObjectKey{Namespace: chartNamespace,
@@ -631,8 +887,74 @@ var _ = Describe("The Helm chart's release", Ordered, func() {
 		kept := token.DeepCopy()
 		Expect(c.Get(ctx, client.ObjectKeyFromObject(token), kept)).To(Succeed())
 		Expect(kept.GetDeletionTimestamp()).To(BeNil())
+		Expect(crdAnnotations()).To(HaveKeyWithValue("meta.helm.sh/release-name", release),
+			"the kept CRD still names the release")
+	})
+
+	It("installs again under the same name with the README's plain install", func() {
+		Expect(install(release, false)).To(Succeed())
+		uninstall(release)
+	})
+
+	It("installs under another name only with the README's --take-ownership", func() {
+		const other = release + "-2"
+		Expect(install(other, false)).To(MatchError(ContainSubstring(ownershipConflict)))
+		Expect(install(other, true)).To(Succeed())
+		Expect(crdAnnotations()).To(HaveKeyWithValue("meta.helm.sh/release-name", other))
+		uninstall(other)
 	})
 })
+
+// helmCommand is what the specs mirror of one of the README's helm commands.
+type helmCommand struct {
+	takeOwnership, createNamespace bool
+}
+
+// readmeHelm returns the one `helm <verb>` command of the README's "Install with Helm"
+// section (in its code blocks) that has, or lacks, --take-ownership. A flag the specs do not
+// mirror fails the spec, so the README cannot drift from what they run.
+func readmeHelm(verb string, takeOwnership bool) helmCommand {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	_, section, found := strings.Cut(string(readme), "\n### Install with Helm\n")
+	ExpectWithOffset(1, found).To(BeTrue(), "the README has no section Install with Helm")
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+
+	var commands []helmCommand
+	blocks := strings.Split(section, "```")
+	for i := 1; i < len(blocks); i += 2 {
+		block := strings.ReplaceAll(blocks[i], "\\\n", " ")
+		for line := range strings.Lines(block) {
+			line, _, _ = strings.Cut(line, "#")
+			fields := strings.Fields(line)
+			if len(fields) < 2 || fields[0] != "helm" || fields[1] != verb {
+				continue
+			}
+			var command helmCommand
+			for j := 2; j < len(fields); j++ {
+				switch fields[j] {
+				case "--take-ownership":
+					command.takeOwnership = true
+				case "--create-namespace":
+					command.createNamespace = true
+				case "-n", "--namespace", "--set", "-f", "--values":
+					j++ // the specs' own namespace and values
+				default:
+					ExpectWithOffset(1, fields[j]).NotTo(HavePrefix("-"),
+						"the README's helm %s uses a flag the specs do not mirror", verb)
+				}
+			}
+			if command.takeOwnership == takeOwnership {
+				commands = append(commands, command)
+			}
+		}
+	}
+	ExpectWithOffset(1, commands).To(HaveLen(1),
+		"helm %s commands in the README with --take-ownership %v", verb, takeOwnership)
+	return commands[0]
+}
 
 // createChartNamespaces creates the release namespace and those the values name, labelled
 // as the README says, unless an earlier spec has.
@@ -775,6 +1097,63 @@ func (i chartInstall) bindingsTo(roleKind, role string) []string {
 		}
 	}
 	return bindings
+}
+
+// bindingPurposes lists each role binding as "<kind> [<namespace>] <role>", where role is
+// the kustomize install's role whose rules the bound role grants, or "unknown rules". Roles
+// are looked up as the API server would hold them once every object is applied in order: of
+// two objects with one name, the last.
+func (i chartInstall) bindingPurposes() []string {
+	type rules struct {
+		Rules []rbacv1.PolicyRule `json:"rules"`
+	}
+	var known []*unstructured.Unstructured
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		for _, object := range renderedWithPrometheus {
+			if object.GetKind() == kind {
+				known = append(known, object)
+			}
+		}
+	}
+	applied := map[string]*unstructured.Unstructured{}
+	for _, object := range i.objects {
+		applied[describe(object)] = object
+	}
+
+	var purposes []string
+	for _, kind := range []string{"RoleBinding", "ClusterRoleBinding"} {
+		for _, object := range i.ofKind(kind) {
+			var binding rbacv1.RoleBinding
+			toTyped(object, &binding)
+			where := kind
+			if binding.Namespace != "" {
+				where += " " + binding.Namespace
+			}
+			roleNamespace := ""
+			if binding.RoleRef.Kind == "Role" {
+				roleNamespace = binding.Namespace
+			}
+			role, ok := applied[fmt.Sprintf("%s %s/%s", binding.RoleRef.Kind, roleNamespace,
+				binding.RoleRef.Name)]
+			if !ok {
+				purposes = append(purposes, where+" a missing role")
+				continue
+			}
+			var bound rules
+			toTyped(role, &bound)
+			purpose := "unknown rules"
+			for _, candidate := range known {
+				var want rules
+				toTyped(candidate, &want)
+				if candidate.GetKind() == role.GetKind() &&
+					reflect.DeepEqual(want.Rules, bound.Rules) {
+					purpose = candidate.GetName()
+				}
+			}
+			purposes = append(purposes, where+" "+purpose)
+		}
+	}
+	return purposes
 }
 
 // checkReferences checks that what the objects name is among them: bound roles, the bound

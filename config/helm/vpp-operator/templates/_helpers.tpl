@@ -1,18 +1,34 @@
 {{/*
 The prefix of every object's name: the release name, followed by the chart's name unless the
 release name already holds it. A release named vpp-operator gets the kustomize install's names.
+
+Names are <prefix>-<suffix>, and a Service's name may not be longer than 63 characters, so the
+prefix leaves room for the longest suffix, "controller-manager-metrics-service": 28
+characters. A longer prefix is cut to 19 and ends in 8 characters of its SHA-256, so that no
+suffix is ever cut, no two objects of a release share a name, and releases whose names differ
+only further on do not share cluster-wide names.
 */}}
 {{- define "vpp-operator.fullname" -}}
+{{- $prefix := printf "%s-%s" .Release.Name .Chart.Name }}
 {{- if contains .Chart.Name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- $prefix = .Release.Name }}
 {{- end }}
+{{- if gt (len $prefix) 28 }}
+{{- $prefix = printf "%s-%s" ($prefix | trunc 19 | trimSuffix "-") ($prefix | sha256sum | trunc 8) }}
+{{- end }}
+{{- $prefix }}
 {{- end }}
 
-{{/* A name of the form <fullname>-<suffix>, within the 63 characters of a label value. */}}
+{{/*
+A name of the form <fullname>-<suffix>. It is never cut: two cut names could be one, and a
+binding would then grant another role's rules.
+*/}}
 {{- define "vpp-operator.name" -}}
-{{- printf "%s-%s" (include "vpp-operator.fullname" .root) .suffix | trunc 63 | trimSuffix "-" }}
+{{- $name := printf "%s-%s" (include "vpp-operator.fullname" .root) .suffix }}
+{{- if gt (len $name) 63 }}
+{{- fail (printf "the name %s is longer than 63 characters: shorten its suffix, or the prefix the chart allows for it" $name) }}
+{{- end }}
+{{- $name }}
 {{- end }}
 
 {{- define "vpp-operator.managerName" -}}
@@ -52,8 +68,15 @@ app.kubernetes.io/component: metrics
   namespace: {{ .Release.Namespace }}
 {{- end }}
 
+{{/* The image: repository@digest when image.digest is set, else repository:tag. */}}
 {{- define "vpp-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- with .Values.image }}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository (.tag | default $.Chart.AppVersion) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The metrics port's name on the Service: https, or http when metrics.secure is false. */}}
@@ -76,11 +99,73 @@ Checks between values that the schema cannot express; each failure says which va
   "serviceMonitor.enabled is true but metrics.enabled is false: the ServiceMonitor would"
   "scrape nothing; enable metrics or disable the ServiceMonitor") }}
 {{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.metrics.enabled) }}
+{{- fail (cat
+  "prometheusRule.enabled is true but metrics.enabled is false: nothing would be scraped, so"
+  "VppOperatorDown would fire for ever and the other alerts never; enable metrics or disable"
+  "the PrometheusRule") }}
+{{- end }}
 {{- if and .Values.networkPolicy.metricsFrom (not .Values.metrics.enabled) }}
 {{- fail (cat
   "networkPolicy.metricsFrom is set but metrics.enabled is false: there is no metrics port"
   "to let anyone in to") }}
 {{- end }}
+{{- /*
+Keys the chart sets itself, which a value's map would silently replace (the last of two keys
+wins): the pods' selector labels and default container, the monitors' chart labels.
+*/}}
+{{- $labels := include "vpp-operator.labels" . | fromYaml }}
+{{- range list
+  (list "podLabels" .Values.podLabels (include "vpp-operator.selectorLabels" . | fromYaml))
+  (list "podAnnotations" .Values.podAnnotations (dict "kubectl.kubernetes.io/default-container" ""))
+  (list "serviceMonitor.labels" .Values.serviceMonitor.labels
+    (merge (dict "app.kubernetes.io/component" "") $labels))
+  (list "prometheusRule.labels" .Values.prometheusRule.labels $labels) }}
+{{- $value := index . 0 }}
+{{- $owned := index . 2 }}
+{{- range $key := index . 1 | keys | sortAlpha }}
+{{- if hasKey $owned $key }}
+{{- fail (printf "%s sets %s, which the chart sets itself: choose another key" $value $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* A repository with a tag or digest would get a second one appended. */}}
+{{- if not (regexMatch "^[^@:/\\s]+((:[0-9]+)?(/[^@:/\\s]+)+)?$" .Values.image.repository) }}
+{{- fail (printf "%s %q %s"
+  "image.repository" .Values.image.repository
+  "holds a tag or a digest: give the repository alone, set the tag in image.tag or the digest in image.digest") }}
+{{- end }}
+{{- /*
+Flags the chart sets from values: given again in manager.extraArgs, the manager would take
+the last, and the Service, ServiceMonitor, NetworkPolicy, RBAC and notes would describe the
+values instead of what runs.
+*/}}
+{{- $owned := dict
+  "health-probe-bind-address" "to :8081, the port of the probes and the NetworkPolicy: leave it out"
+  "metrics-bind-address" "from metrics.enabled and metrics.port: set those instead"
+  "metrics-secure" "from metrics.secure: set that instead"
+  "leader-elect" "from leaderElection.enabled: set that instead"
+  "leader-election-namespace" "to the release namespace, where its Role is: leave it out"
+  "namespaces" "from watchNamespaces, which also places the RoleBindings: set that instead" }}
+{{- range $flag, $value := dict
+  "graph-endpoint" "graphEndpoint" "authority-host" "authorityHost"
+  "max-concurrent-reconciles" "maxConcurrentReconciles"
+  "graph-request-timeout" "graphRequestTimeout" "app-write-limit" "appWriteLimit"
+  "app-write-window" "appWriteWindow" "expiry-warning" "expiryWarning" "zap-log-level" "logLevel" }}
+{{- $_ := set $owned $flag (printf "from manager.%s: set that instead" $value) }}
+{{- end }}
+{{- range .Values.manager.extraArgs }}
+{{- $flag := regexReplaceAll "^--?([^=]+).*$" . "${1}" }}
+{{- if and (hasPrefix "-" .) (hasKey $owned $flag) }}
+{{- fail (printf "manager.extraArgs sets --%s, which the chart sets %s, so that its other objects match what the manager does"
+  $flag (get $owned $flag)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The port of an HTTPS URL: the one it names, or 443. */}}
+{{- define "vpp-operator.urlPort" -}}
+{{- (regexFind ":[0-9]+$" (urlParse .).host | trimPrefix ":") | default "443" }}
 {{- end }}
 
 {{/* The manager's arguments, one per line, as a YAML list. */}}
@@ -96,35 +181,35 @@ Checks between values that the schema cannot express; each failure says which va
 - --metrics-bind-address=0
 {{- end }}
 {{- with .Values.watchNamespaces }}
-- --namespaces={{ join "," . }}
+- {{ printf "--namespaces=%s" (join "," .) | quote }}
 {{- end }}
 {{- with .Values.manager }}
 {{- with .graphEndpoint }}
-- --graph-endpoint={{ . }}
+- {{ printf "--graph-endpoint=%s" . | quote }}
 {{- end }}
 {{- with .authorityHost }}
-- --authority-host={{ . }}
+- {{ printf "--authority-host=%s" . | quote }}
 {{- end }}
 {{- with .maxConcurrentReconciles }}
 - --max-concurrent-reconciles={{ . | int }}
 {{- end }}
 {{- with .graphRequestTimeout }}
-- --graph-request-timeout={{ . }}
+- {{ printf "--graph-request-timeout=%s" . | quote }}
 {{- end }}
 {{- with .appWriteLimit }}
 - --app-write-limit={{ . | int }}
 {{- end }}
 {{- with .appWriteWindow }}
-- --app-write-window={{ . }}
+- {{ printf "--app-write-window=%s" . | quote }}
 {{- end }}
 {{- with .expiryWarning }}
-- --expiry-warning={{ . }}
+- {{ printf "--expiry-warning=%s" . | quote }}
 {{- end }}
 {{- with .logLevel }}
-- --zap-log-level={{ . }}
+- --zap-log-level={{ ternary . (int .) (kindIs "string" .) }}
 {{- end }}
 {{- range .extraArgs }}
-- {{ . }}
+- {{ . | quote }}
 {{- end }}
 {{- end }}
 {{- end }}
