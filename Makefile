@@ -112,9 +112,16 @@ image: ## Assemble image IMG without a container engine: bin/vpp-operator-image.
 .PHONY: envtest
 envtest: $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/kubectl $(ENVTEST_DIR)/etcd ## Build kube-apiserver, kubectl and etcd into bin/k8s (about 5 minutes cold).
 
+# The version stamps a Kubernetes release build sets, so that `kubectl version` and the API
+# server's /version say 1.37.2 rather than an unparsable development version.
+KUBE_VERSION_VARS := gitVersion=v$(KUBE_VERSION) gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION))) \
+	gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) gitTreeState=clean
+KUBE_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	$(foreach var,$(KUBE_VERSION_VARS),-X $(pkg).$(var)))
+
 $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/kubectl &: hack/tools/kube/go.mod hack/tools/kube/go.sum
 	@mkdir -p $(ENVTEST_DIR)
-	cd hack/tools/kube && go build -trimpath -o $(ENVTEST_DIR)/ \
+	cd hack/tools/kube && go build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(ENVTEST_DIR)/ \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 	@touch $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/kubectl
 
@@ -149,12 +156,12 @@ $(PROMETHEUS_CRDS)/monitoring.coreos.com_servicemonitors.yaml: Makefile
 ##@ Real cluster (uses your kubectl and its current context)
 
 .PHONY: install
-install: ## Install the CRD into the cluster.
-	$(KUBECTL) apply --server-side -k config/crd
+install: $(KUSTOMIZE) ## Install the CRD into the cluster.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
 
 .PHONY: uninstall
-uninstall: ## Remove the CRD, and with it every VppToken.
-	$(KUBECTL) delete --ignore-not-found -k config/crd
+uninstall: $(KUSTOMIZE) ## Remove the CRD, and with it every VppToken.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: run
 run: install ## Run the manager from this machine against the cluster.

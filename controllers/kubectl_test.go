@@ -3,6 +3,7 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,18 @@ var _ = Describe("kubectl", Ordered, func() {
 		w.waitForReason("contoso", intunev1alpha1.ReasonSynced)
 		w.createToken("missing", newTokenID())
 		w.waitForReason("missing", intunev1alpha1.ReasonTokenNotFound)
+	})
+
+	It("is the release it was built from, as is the API server", func() {
+		// make envtest builds into bin/k8s/<version>.
+		release := "v" + filepath.Base(os.Getenv("KUBEBUILDER_ASSETS"))
+		var versions struct {
+			ClientVersion struct{ GitVersion string } `json:"clientVersion"`
+			ServerVersion struct{ GitVersion string } `json:"serverVersion"`
+		}
+		Expect(json.Unmarshal([]byte(kubectl("version", "-o", "json")), &versions)).To(Succeed())
+		Expect(versions.ClientVersion.GitVersion).To(Equal(release))
+		Expect(versions.ServerVersion.GitVersion).To(Equal(release))
 	})
 
 	It("lists tokens with columns a person can read", func() {

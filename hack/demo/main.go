@@ -91,7 +91,7 @@ func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Durat
 		return err
 	}
 
-	step("Installing the CRD: kubectl apply -k config/crd")
+	step("Installing the CRD: kubectl apply --server-side -k config/crd")
 	if err := d.kubectlRun(ctx, "apply", "--server-side", "-k", "config/crd"); err != nil {
 		return err
 	}
