@@ -213,7 +213,8 @@ func run(ctx context.Context, cfg *config) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	observe, err := metrics.Register(crmetrics.Registry, mgr.GetClient(), ctrl.Log.WithName("metrics"))
+	observe, err := metrics.Register(crmetrics.Registry, mgr.GetClient(), ctrl.Log.WithName("metrics"),
+		controllers.ExpiryWindow(cfg.expiryWarning))
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}

@@ -250,7 +250,8 @@ func (w *world) runManager(mo managerOptions, logs *syncBuffer) (stop func()) {
 	Expect(err).NotTo(HaveOccurred())
 
 	registry := prometheus.NewRegistry()
-	observe, err := opmetrics.Register(registry, mgr.GetClient(), logger.WithName("metrics"))
+	observe, err := opmetrics.Register(registry, mgr.GetClient(), logger.WithName("metrics"),
+		ExpiryWindow(w.opts.expiryWarning))
 	Expect(err).NotTo(HaveOccurred())
 	w.metrics = registry
 

@@ -38,6 +38,8 @@ var _ = Describe("The operator's metrics", func() {
 		Expect(w.series(opmetrics.TokenLastSuccess)).To(Equal(map[string]float64{
 			labels: float64(t.Status.LastSuccessfulSyncTime.Unix())}))
 		Expect(w.series(opmetrics.TokenSyncInterval)).To(Equal(map[string]float64{labels: 6 * 3600}))
+		Expect(w.series(opmetrics.ExpiryWarning)).To(Equal(map[string]float64{"{}": 30 * 24 * 3600}),
+			"the default --expiry-warning, which the alerts compare expiry dates with")
 
 		By("counting each request to Graph and the identity platform by operation and code")
 		Expect(w.series(opmetrics.GraphRequestsTotal)).To(And(

@@ -78,6 +78,15 @@ type VppTokenReconciler struct {
 // DefaultExpiryWarning is the warning window monitoring tools in the field use.
 const DefaultExpiryWarning = 30 * 24 * time.Hour
 
+// ExpiryWindow is the warning window a configured ExpiryWarning gives: zero
+// means DefaultExpiryWarning.
+func ExpiryWindow(configured time.Duration) time.Duration {
+	if configured == 0 {
+		return DefaultExpiryWarning
+	}
+	return configured
+}
+
 // Indexes of VppTokens by the name of their credentials Secret or ServiceAccount.
 const (
 	secretRefIndex      = ".spec.credentials.secretRef.name"
@@ -242,10 +251,7 @@ func (r *VppTokenReconciler) checkExpiry(tok *intunev1alpha1.VppToken, now time.
 		meta.RemoveStatusCondition(&tok.Status.Conditions, intunev1alpha1.ConditionExpiring)
 		return schedule.ExpiryWarningEvery
 	}
-	window := r.ExpiryWarning
-	if window == 0 {
-		window = DefaultExpiryWarning
-	}
+	window := ExpiryWindow(r.ExpiryWarning)
 	e := schedule.CheckExpiry(now, exp.Time, window, timeOf(tok.Status.LastExpiryWarningTime))
 	markExpiry(tok, e, now)
 	if e.Warn {

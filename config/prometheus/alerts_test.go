@@ -115,7 +115,7 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 	contoso := token{namespace: "tokens", name: "contoso", organization: "Contoso"}
 
 	It("fires for a token that expires in 10 days, once that held for an hour", func() {
-		series := append(contoso.healthy(10*day), operatorUp())
+		series := append(contoso.healthy(10*day), operatorUp()...)
 
 		Expect(firingAt(30*time.Minute, series...)).To(BeEmpty())
 
@@ -128,13 +128,12 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 	})
 
 	It("keeps firing through a gap in the series, as a failed scrape leaves", func() {
-		series := []string{
+		series := append([]string{
 			// Scrapes fail from 100m to 105m: Prometheus marks the series stale.
 			contoso.series(expirationMetric, fmt.Sprintf("%dx99 stale _x5 %dx%d", 10*day, 10*day, samples-106)),
 			contoso.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
 			contoso.series(intervalMetric, constant(12*hour)),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 		Expect(alertLabels(firingAt(90*time.Minute, series...))).To(ConsistOf(
 			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
 		Expect(alertLabels(firingAt(103*time.Minute, series...))).To(ConsistOf(
@@ -143,8 +142,19 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 			tokenAlert(expiringSoon, "warning", "tokens", "contoso")), "after it, without another hour's wait")
 	})
 
+	It("follows the operator's --expiry-warning", func() {
+		inTwentyDays := append(contoso.healthy(20*day), operatorWarning(14*day)...)
+		Expect(firingAt(4*time.Hour, inTwentyDays...)).To(BeEmpty(), "outside a 14-day window")
+		inTenDays := append(contoso.healthy(10*day), operatorWarning(14*day)...)
+		Expect(alertLabels(firingAt(90*time.Minute, inTenDays...))).To(ConsistOf(
+			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
+		inFiftyDays := append(contoso.healthy(50*day), operatorWarning(60*day)...)
+		Expect(alertLabels(firingAt(90*time.Minute, inFiftyDays...))).To(ConsistOf(
+			tokenAlert(expiringSoon, "warning", "tokens", "contoso")), "inside a 60-day window")
+	})
+
 	It("stays quiet for a token that expires in 40 days", func() {
-		series := append(contoso.healthy(40*day), operatorUp())
+		series := append(contoso.healthy(40*day), operatorUp()...)
 		Expect(firingAt(4*time.Hour, series...)).To(BeEmpty())
 	})
 
@@ -155,7 +165,7 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 		replica2 := renamed
 		replica2.instance = replicaAddress(2)
 		expiry := fmt.Sprint(10 * day)
-		series := []string{
+		series := append([]string{
 			// Graph names the organization after an hour; the other replica knew it from the start.
 			replica1.series(expirationMetric, fmt.Sprintf("%sx60", expiry)),
 			renamed.series(expirationMetric, fmt.Sprintf("_x61 %sx%d", expiry, samples-61)),
@@ -164,8 +174,7 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 			replica2.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
 			replica1.series(intervalMetric, constant(12*hour)),
 			replica2.series(intervalMetric, constant(12*hour)),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 
 		// Pending since time 0: an alert keyed on the organization would start again at 61m.
 		Expect(alertLabels(firingAt(90*time.Minute, series...))).To(ConsistOf(
@@ -177,7 +186,7 @@ var _ = Describe("VppTokenExpired", func() {
 	contoso := token{namespace: "tokens", name: "contoso", organization: "Contoso"}
 
 	It("fires, and VppTokenExpiringSoon does not, for a token that expired a day ago", func() {
-		series := append(contoso.healthy(-day), operatorUp())
+		series := append(contoso.healthy(-day), operatorUp()...)
 
 		Expect(firingAt(3*time.Minute, series...)).To(BeEmpty())
 
@@ -188,7 +197,7 @@ var _ = Describe("VppTokenExpired", func() {
 	})
 
 	It("takes over from VppTokenExpiringSoon when the expiry passes", func() {
-		series := append(contoso.healthy(2*hour), operatorUp())
+		series := append(contoso.healthy(2*hour), operatorUp()...)
 
 		Expect(alertLabels(firingAt(90*time.Minute, series...))).To(ConsistOf(
 			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
@@ -207,12 +216,11 @@ var _ = Describe("VppTokenSyncFailing", func() {
 	contoso := token{namespace: "tokens", name: "contoso", organization: "Contoso"}
 
 	It("fires for a token last synced three intervals ago, once that held for 30 minutes", func() {
-		series := []string{
+		series := append([]string{
 			contoso.expiresAt(365 * day),
 			contoso.series(lastSyncMetric, constant(-3*interval)),
 			contoso.series(intervalMetric, constant(interval)),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 
 		Expect(firingAt(20*time.Minute, series...)).To(BeEmpty())
 
@@ -224,13 +232,12 @@ var _ = Describe("VppTokenSyncFailing", func() {
 	})
 
 	It("waits for two intervals without a sync before it starts counting", func() {
-		series := []string{
+		series := append([]string{
 			contoso.expiresAt(365 * day),
 			// Synced every minute for an hour, then never again.
 			contoso.series(lastSyncMetric, fmt.Sprintf("0+60x60 3600x%d", samples-60)),
 			contoso.series(intervalMetric, constant(interval)),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 
 		// Two intervals after the last sync is 90m; 30 minutes more is 120m.
 		Expect(firingAt(110*time.Minute, series...)).To(BeEmpty())
@@ -239,15 +246,14 @@ var _ = Describe("VppTokenSyncFailing", func() {
 	})
 
 	It("stays quiet for a token that syncs on time", func() {
-		series := append(contoso.healthy(365*day), operatorUp())
+		series := append(contoso.healthy(365*day), operatorUp()...)
 		Expect(firingAt(4*time.Hour, series...)).To(BeEmpty())
 	})
 
 	It("fires for a token that never synced successfully, once that held for 30 minutes", func() {
-		series := []string{
+		series := append([]string{
 			contoso.series(intervalMetric, constant(12*hour)),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 
 		Expect(firingAt(20*time.Minute, series...)).To(BeEmpty())
 
@@ -258,27 +264,25 @@ var _ = Describe("VppTokenSyncFailing", func() {
 	})
 
 	It("stays quiet for a new token whose first sync takes a few minutes", func() {
-		series := []string{
+		series := append([]string{
 			contoso.series(intervalMetric, constant(12*hour)),
 			// The first sync succeeds five minutes after the token appeared.
 			contoso.series(lastSyncMetric, fmt.Sprintf("_x5 300+60x%d", samples-5)),
 			contoso.expiresAt(365 * day),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 		Expect(firingAt(4*time.Hour, series...)).To(BeEmpty())
 	})
 
 	It("compares each token with its own interval, even where names repeat across namespaces", func() {
 		daily := token{namespace: "tokens", name: "contoso", organization: "Contoso"}
 		frequent := token{namespace: "other", name: "contoso", organization: "Fabrikam"}
-		series := []string{
+		series := append([]string{
 			// Both last synced an hour before time 0.
 			daily.series(lastSyncMetric, constant(-hour)),
 			daily.series(intervalMetric, constant(12*hour)),
 			frequent.series(lastSyncMetric, constant(-hour)),
 			frequent.series(intervalMetric, constant(interval)),
-			operatorUp(),
-		}
+		}, operatorUp()...)
 
 		Expect(alertLabels(firingAt(time.Hour, series...))).To(ConsistOf(
 			tokenAlert(syncFailing, "warning", "other", "contoso")))
@@ -318,7 +322,7 @@ var _ = Describe("VppOperatorDown", func() {
 	})
 
 	It("stays quiet while the operator is scraped", func() {
-		series := append(contoso.healthy(365*day), operatorUp(),
+		series := append(append(contoso.healthy(365*day), operatorUp()...),
 			`up{job="kube-state-metrics",instance="10.0.0.9:8080"} `+constant(0))
 		Expect(alertLabels(firingAt(time.Hour, series...))).NotTo(ContainElement(ContainSubstring(operatorDown)))
 	})
@@ -459,6 +463,7 @@ const (
 	expirationMetric = "vpp_operator_token_expiration_timestamp_seconds"
 	lastSyncMetric   = "vpp_operator_token_last_successful_sync_timestamp_seconds"
 	intervalMetric   = "vpp_operator_token_sync_interval_seconds"
+	warningMetric    = "vpp_operator_expiry_warning_seconds"
 )
 
 // Durations in seconds, the unit of the metrics.
@@ -506,10 +511,21 @@ func (t token) healthy(expiresAt int64) []string {
 	}
 }
 
-// operatorUp is a successful scrape of the operator, at every sample.
-func operatorUp() string {
-	return fmt.Sprintf(`up{job="vpp-operator",instance=%q,namespace="vpp-operator-system",pod=%q} %s`,
-		replicaAddress(1), managerPod, constant(1))
+// operatorUp is a successful scrape of the operator, at every sample, with the default
+// --expiry-warning of 30 days.
+func operatorUp() []string {
+	return operatorWarning(30 * day)
+}
+
+// operatorWarning is a successful scrape of the operator running with --expiry-warning of
+// seconds.
+func operatorWarning(seconds int64) []string {
+	return []string{
+		fmt.Sprintf(`up{job="vpp-operator",instance=%q,namespace="vpp-operator-system",pod=%q} %s`,
+			replicaAddress(1), managerPod, constant(1)),
+		fmt.Sprintf(`%s{job="vpp-operator",instance=%q,namespace="vpp-operator-system",pod=%q} %s`,
+			warningMetric, replicaAddress(1), managerPod, constant(seconds)),
+	}
 }
 
 // replicaAddress is the metrics address of the n-th replica.

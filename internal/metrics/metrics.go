@@ -27,17 +27,27 @@ const (
 	TokenReady          = "vpp_operator_token_ready"
 	GraphRequestsTotal  = "vpp_operator_graph_requests_total"
 	GraphRequestSeconds = "vpp_operator_graph_request_duration_seconds"
+	ExpiryWarning       = "vpp_operator_expiry_warning_seconds"
 )
 
 // readyStatuses are the values of vpp_operator_token_ready's status label,
 // one series each per token, as kube-state-metrics does for conditions.
 var readyStatuses = []string{"True", "False", "Unknown"}
 
-// Register adds the token collector, reading through reader, and the Graph
-// request metrics to registry, and returns the Graph client's Observer.
-func Register(registry prometheus.Registerer, reader client.Reader, log logr.Logger) (graph.Observer, error) {
+// Register adds the token collector, reading through reader, the Graph
+// request metrics and the expiry warning window to registry, and returns the
+// Graph client's Observer.
+func Register(registry prometheus.Registerer, reader client.Reader, log logr.Logger,
+	expiryWarning time.Duration) (graph.Observer, error) {
 	requests := NewGraphRequests()
-	for _, c := range []prometheus.Collector{NewTokenCollector(reader, log), requests} {
+	// The alerts compare expiry dates with this, so they warn when the
+	// operator's Expiring condition does, whatever --expiry-warning says.
+	warning := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: ExpiryWarning,
+		Help: "How long before expiry a token counts as Expiring (--expiry-warning), in seconds.",
+	})
+	warning.Set(expiryWarning.Seconds())
+	for _, c := range []prometheus.Collector{NewTokenCollector(reader, log), requests, warning} {
 		if err := registry.Register(c); err != nil {
 			return nil, err
 		}
