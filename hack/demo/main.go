@@ -44,6 +44,7 @@ func main() {
 	assets := fs.String("assets", "", "Folder holding kube-apiserver, etcd and kubectl (KUBEBUILDER_ASSETS).")
 	kubectl := fs.String("kubectl", "", "kubectl binary; defaults to the one in --assets.")
 	timeout := fs.Duration("timeout", 2*time.Minute, "How long to wait for the sample to become Ready.")
+	keep := fs.Bool("keep", false, "Keep everything running after the demo, until interrupted, to try kubectl on it.")
 	_ = fs.Parse(os.Args[1:])
 	if *kubectl == "" {
 		*kubectl = filepath.Join(*assets, "kubectl")
@@ -51,13 +52,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *binDir, *assets, *kubectl, *timeout); err != nil {
+	if err := run(ctx, *binDir, *assets, *kubectl, *timeout, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Duration) error {
+func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Duration, keep bool) error {
 	work := filepath.Join(binDir, "demo")
 	if err := os.RemoveAll(work); err != nil {
 		return err
@@ -130,6 +131,15 @@ func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Durat
 		return fmt.Errorf("the sample did not become Ready; manager log: %s", filepath.Join(work, "manager.log"))
 	}
 	step("Done: the token synced. Logs of the manager and of every Graph request are in " + work)
+	if keep {
+		step("Still running, as --keep asked; press Ctrl-C to stop everything")
+		kubeconfig, _ := filepath.Abs(d.kubeconfig)
+		fmt.Printf("  export KUBECONFIG=%s\n", kubeconfig)
+		fmt.Printf("  %s get vpptokens -o wide\n", d.kubectl)
+		fmt.Printf("  curl -sk -H \"Authorization: Bearer $(%s create token demo-prometheus)\" https://%s/metrics\n",
+			d.kubectl, d.metricsAddr)
+		<-ctx.Done()
+	}
 	return nil
 }
 
