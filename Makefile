@@ -42,6 +42,14 @@ test: envtest kustomize prometheus-crds verify-generated vet ## Check generated 
 	go test ./... -count=1
 	@$(MAKE) --no-print-directory fuzz
 
+# The benchmark's flags, such as BENCH_ARGS="-tokens 500 -tenants 10 -skip-baseline";
+# `go run ./hack/bench -h` lists them.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: envtest build ## Measure the operator at scale against Intune's limits and a baseline script; writes hack/bench/results/.
+	go run ./hack/bench -manager $(BIN)/manager -crds config/crd/bases -out hack/bench/results $(BENCH_ARGS)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \

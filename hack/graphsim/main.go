@@ -24,15 +24,26 @@ func main() {
 	dataFile := flag.String("data", "", "JSON file of tenants, apps and vppTokens; empty serves the demo data.")
 	caFile := flag.String("ca-file", "", "Where to write the CA certificate that clients must trust (SSL_CERT_FILE).")
 	urlFile := flag.String("url-file", "", "Where to write the server's base URL once it listens.")
+	var opts graphsim.Options
+	flag.DurationVar(&opts.Latency, "latency", 0, "How long every reply is held back, such as 150ms.")
+	flag.DurationVar(&opts.Jitter, "jitter", 0, "How much each reply's delay varies either way around --latency.")
+	intuneLimits := flag.Bool("intune-write-limits", false,
+		"Answer syncLicenses with 429 beyond Intune's write limits (100 per 20s per app, 200 per tenant).")
 	flag.Parse()
+	if *intuneLimits {
+		limits := graphsim.IntuneWriteLimits
+		opts.Throttle = &limits
+	}
+	opts.Addr = *addr
+	opts.AccessLog = os.Stdout
 
-	if err := run(*addr, *dataFile, *caFile, *urlFile); err != nil {
+	if err := run(opts, *dataFile, *caFile, *urlFile); err != nil {
 		fmt.Fprintln(os.Stderr, "graphsim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, dataFile, caFile, urlFile string) error {
+func run(opts graphsim.Options, dataFile, caFile, urlFile string) error {
 	raw := demoData
 	if dataFile != "" {
 		var err error
@@ -45,7 +56,7 @@ func run(addr, dataFile, caFile, urlFile string) error {
 		return fmt.Errorf("reading the data: %w", err)
 	}
 
-	srv, err := graphsim.Start(data, graphsim.Options{Addr: addr, AccessLog: os.Stdout})
+	srv, err := graphsim.Start(data, opts)
 	if err != nil {
 		return err
 	}

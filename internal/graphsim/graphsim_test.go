@@ -375,6 +375,30 @@ func signed(method jwt.SigningMethod, key any, header map[string]any, claims jwt
 	return s
 }
 
+var _ = Describe("latency", func() {
+	DescribeTable("spreads each delay evenly around the latency, never below zero",
+		func(latency, jitter time.Duration, u float64, want time.Duration) {
+			Expect(replyDelay(latency, jitter, u)).To(Equal(want))
+		},
+		Entry("no jitter", 150*time.Millisecond, time.Duration(0), 0.9, 150*time.Millisecond),
+		Entry("the low end", 150*time.Millisecond, 50*time.Millisecond, 0.0, 100*time.Millisecond),
+		Entry("the middle", 150*time.Millisecond, 50*time.Millisecond, 0.5, 150*time.Millisecond),
+		Entry("near the high end", 150*time.Millisecond, 50*time.Millisecond, 0.99, 199*time.Millisecond),
+		Entry("jitter wider than the latency", 10*time.Millisecond, 50*time.Millisecond, 0.0, time.Duration(0)),
+	)
+
+	It("answers nothing, and logs nothing, to a client that gives up first", func() {
+		srv, err := Start(Data{}, Options{Latency: time.Minute})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(srv.Close)
+		hc := &http.Client{Timeout: 100 * time.Millisecond,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}}
+		_, err = hc.Get(srv.URL + "/t-1/v2.0/.well-known/openid-configuration")
+		Expect(err).To(HaveOccurred())
+		Consistently(srv.Requests, 300*time.Millisecond).Should(BeEmpty())
+	})
+})
+
 var _ = Describe("certificate credentials", func() {
 	var srv *Server
 

@@ -89,6 +89,10 @@ type Options struct {
 	// Throttle, when set, answers syncLicenses calls over Intune's write
 	// limits with 429.
 	Throttle *Throttle
+	// Latency holds every reply back, Graph's and the identity platform's
+	// alike, as the network and the services do; Jitter moves each delay by
+	// up to that much either way, uniformly. Zero answers at once.
+	Latency, Jitter time.Duration
 }
 
 // Server is a running graphsim.
@@ -102,7 +106,8 @@ type Server struct {
 	listener  net.Listener
 	http      *http.Server
 
-	throttleLimits *Throttle
+	throttleLimits  *Throttle
+	latency, jitter time.Duration
 
 	mu        sync.Mutex
 	writes    map[string][]time.Time // POST times by tenant and by tenant|client
@@ -146,6 +151,8 @@ func Start(data Data, opts Options) (*Server, error) {
 		now:            opts.Now,
 		accessLog:      opts.AccessLog,
 		throttleLimits: opts.Throttle,
+		latency:        opts.Latency,
+		jitter:         opts.Jitter,
 		writes:         map[string][]time.Time{},
 		ca:             ca,
 		listener:       ln,

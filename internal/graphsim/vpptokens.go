@@ -11,8 +11,11 @@ import (
 
 const vppTokensPath = "/v1.0/deviceAppManagement/vppTokens"
 
-// serve routes a request, applies faults, and logs it.
+// serve routes a request, once its latency has passed, applies faults, and logs it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if !s.holdBack(r.Context()) {
+		return // the client gave up before the reply was due
+	}
 	entry := Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, UserAgent: r.UserAgent()}
 	defer func() { s.record(entry) }()
 
