@@ -205,27 +205,33 @@ type readyTracker struct {
 	all     chan struct{}
 }
 
-// trackReady watches the run's tokens until ctx ends. It lists before it
-// watches, and lists again whenever the API server ends the watch.
+// trackReady notes when each of the run's tokens is first seen Ready, until ctx ends.
 func trackReady(ctx context.Context, c client.WithWatch, run string, want int, start time.Time) *readyTracker {
 	t := &readyTracker{want: want, start: start, readyAt: map[string]time.Duration{}, all: make(chan struct{})}
+	watchTokens(ctx, c, run, t.observe)
+	return t
+}
+
+// watchTokens calls observe with each of the run's tokens as it is listed and as it changes,
+// until ctx ends. It lists before it watches, and lists again whenever the API server ends the
+// watch.
+func watchTokens(ctx context.Context, c client.WithWatch, run string, observe func(*intunev1alpha1.VppToken)) {
 	go func() {
 		for ctx.Err() == nil {
-			if err := t.listAndWatch(ctx, c, run); err != nil && ctx.Err() == nil {
+			if err := listAndWatch(ctx, c, run, observe); err != nil && ctx.Err() == nil {
 				time.Sleep(time.Second)
 			}
 		}
 	}()
-	return t
 }
 
-func (t *readyTracker) listAndWatch(ctx context.Context, c client.WithWatch, run string) error {
+func listAndWatch(ctx context.Context, c client.WithWatch, run string, observe func(*intunev1alpha1.VppToken)) error {
 	var list intunev1alpha1.VppTokenList
 	if err := c.List(ctx, &list, client.MatchingLabels{runLabel: run}); err != nil {
 		return err
 	}
 	for i := range list.Items {
-		t.observe(&list.Items[i])
+		observe(&list.Items[i])
 	}
 	w, err := c.Watch(ctx, &intunev1alpha1.VppTokenList{}, client.MatchingLabels{runLabel: run},
 		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
@@ -238,7 +244,7 @@ func (t *readyTracker) listAndWatch(ctx context.Context, c client.WithWatch, run
 			return fmt.Errorf("watch error")
 		}
 		if tok, ok := ev.Object.(*intunev1alpha1.VppToken); ok {
-			t.observe(tok)
+			observe(tok)
 		}
 	}
 	return nil

@@ -326,36 +326,8 @@ type scheduleWatch struct {
 
 func watchSchedule(ctx context.Context, c client.WithWatch, run string) *scheduleWatch {
 	s := &scheduleWatch{next: map[string]time.Time{}, synced: map[string]bool{}}
-	go func() {
-		for ctx.Err() == nil {
-			if err := s.listAndWatch(ctx, c, run); err != nil && ctx.Err() == nil {
-				time.Sleep(time.Second)
-			}
-		}
-	}()
+	watchTokens(ctx, c, run, s.observe)
 	return s
-}
-
-func (s *scheduleWatch) listAndWatch(ctx context.Context, c client.WithWatch, run string) error {
-	var list intunev1alpha1.VppTokenList
-	if err := c.List(ctx, &list, client.MatchingLabels{runLabel: run}); err != nil {
-		return err
-	}
-	for i := range list.Items {
-		s.observe(&list.Items[i])
-	}
-	w, err := c.Watch(ctx, &intunev1alpha1.VppTokenList{}, client.MatchingLabels{runLabel: run},
-		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	for ev := range w.ResultChan() {
-		if tok, ok := ev.Object.(*intunev1alpha1.VppToken); ok {
-			s.observe(tok)
-		}
-	}
-	return nil
 }
 
 func (s *scheduleWatch) observe(tok *intunev1alpha1.VppToken) {
