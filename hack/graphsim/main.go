@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vpp-operator/vpp-operator/internal/graphsim"
 )
@@ -55,6 +57,11 @@ func run(opts graphsim.Options, dataFile, caFile, urlFile string) error {
 	if err := json.Unmarshal(raw, &data); err != nil {
 		return fmt.Errorf("reading the data: %w", err)
 	}
+	if dataFile == "" {
+		if err := freshen(&data, time.Now()); err != nil {
+			return fmt.Errorf("dating the demo data: %w", err)
+		}
+	}
 
 	srv, err := graphsim.Start(data, opts)
 	if err != nil {
@@ -76,5 +83,43 @@ func run(opts graphsim.Options, dataFile, caFile, urlFile string) error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	<-stop
+	return nil
+}
+
+// graphDateTime is how Intune writes its times: an offset and seven fractional digits.
+const graphDateTime = "2006-01-02T15:04:05.0000000Z07:00"
+
+// freshen moves every vppToken's dates forward by the whole days since its
+// lastSyncDateTime, so that the demo data reads the same on any day: synced
+// recently, expiring about a year ahead. Times of day and offsets stay as
+// written, and so does the form the operator's decoder must read.
+func freshen(data *graphsim.Data, now time.Time) error {
+	for _, tenant := range data.Tenants {
+		for _, tok := range tenant.VppTokens {
+			last, ok := tok.Properties["lastSyncDateTime"].(string)
+			if !ok {
+				continue
+			}
+			synced, err := time.Parse(time.RFC3339Nano, last)
+			if err != nil {
+				return fmt.Errorf("lastSyncDateTime: %w", err)
+			}
+			days := int(now.Sub(synced).Hours() / 24)
+			if days <= 0 {
+				continue
+			}
+			for key, value := range tok.Properties {
+				text, isText := value.(string)
+				if !isText || !strings.HasSuffix(key, "DateTime") {
+					continue
+				}
+				t, err := time.Parse(time.RFC3339Nano, text)
+				if err != nil {
+					return fmt.Errorf("%s: %w", key, err)
+				}
+				tok.Properties[key] = t.AddDate(0, 0, days).Format(graphDateTime)
+			}
+		}
+	}
 	return nil
 }
