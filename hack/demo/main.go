@@ -60,6 +60,11 @@ func main() {
 
 func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Duration, keep bool) error {
 	work := filepath.Join(binDir, "demo")
+	unlock, err := lockDemo(binDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := os.RemoveAll(work); err != nil {
 		return err
 	}
@@ -134,16 +139,40 @@ func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Durat
 	if keep {
 		step("Still running, as --keep asked; press Ctrl-C to stop everything")
 		kubeconfig, _ := filepath.Abs(d.kubeconfig)
+		kubectlDir, _ := filepath.Abs(filepath.Dir(d.kubectl))
 		fmt.Printf("  export KUBECONFIG=%s\n", kubeconfig)
-		fmt.Printf("  %s get vpptokens -o wide\n", d.kubectl)
-		fmt.Printf("  curl -sk -H \"Authorization: Bearer $(%s create token demo-prometheus)\" https://%s/metrics\n",
-			d.kubectl, d.metricsAddr)
+		fmt.Printf("  export PATH=%s:$PATH   # the kubectl built with this API server\n", kubectlDir)
+		fmt.Printf("  kubectl get vpptokens -o wide\n")
+		fmt.Printf("  curl -sk -H \"Authorization: Bearer $(kubectl create token demo-prometheus)\" https://%s/metrics\n",
+			d.metricsAddr)
 		<-ctx.Done()
 	}
 	return nil
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
+
+// lockDemo claims the demo's folder for this process: a second demo would
+// replace the kubeconfig and logs of one left running with --keep. The lock
+// goes with the process, however it ends.
+func lockDemo(binDir string) (unlock func(), err error) {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(binDir, "demo.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errors.New("another demo is running from this checkout (make demo DEMO_ARGS=--keep?); " +
+				"stop it with Ctrl-C first")
+		}
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() { _ = f.Close() }, nil
+}
 
 // writeKubeconfig creates an admin user and writes its kubeconfig for kubectl
 // and the manager.
