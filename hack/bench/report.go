@@ -205,10 +205,10 @@ func (r *results) method(p func(string, ...any)) {
 	c := r.cfg
 	p("- **Control plane:** kube-apiserver and etcd from `bin/k8s` (envtest), with the CRD from `config/crd/bases`.")
 	p("- **Simulator:** `internal/graphsim` in the benchmark's process, one instance per run with the same data "+
-		"and options: %d tenants with one app registration each and %d or %d tokens; every request "+
+		"and options: %d tenants with one app registration each and %s each; every request "+
 		"held back %s ± %s (uniform); Intune's write limits (100 POSTs per 20 s per app per tenant, 200 per "+
-		"tenant, every other 429 without Retry-After).", c.tenants, c.tokens/c.tenants,
-		(c.tokens+c.tenants-1)/c.tenants, c.latency, c.jitter)
+		"tenant, every other 429 without Retry-After).", c.tenants, tokenShare(c.tokens, c.tenants),
+		c.latency, c.jitter)
 	p("- **Workload:** one namespace per tenant and run, each with its own credentials Secret; all VppTokens " +
 		"exist before the manager starts, with the default `syncInterval` (12h).")
 	p("- **Operator:** the manager binary built by `make build`, with its default flags but for `--kubeconfig`, " +
@@ -280,4 +280,14 @@ func formatCounts(m map[string]float64) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")
+}
+
+// tokenShare says how many tokens each tenant holds: "50 tokens", or
+// "50 or 51 tokens" when they do not divide evenly.
+func tokenShare(tokens, tenants int) string {
+	low, high := tokens/tenants, (tokens+tenants-1)/tenants
+	if low == high {
+		return fmt.Sprintf("%d tokens", low)
+	}
+	return fmt.Sprintf("%d or %d tokens", low, high)
 }
