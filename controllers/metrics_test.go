@@ -38,6 +38,8 @@ var _ = Describe("The operator's metrics", func() {
 		Expect(w.series(opmetrics.TokenLastSuccess)).To(Equal(map[string]float64{
 			labels: float64(t.Status.LastSuccessfulSyncTime.Unix())}))
 		Expect(w.series(opmetrics.TokenSyncInterval)).To(Equal(map[string]float64{labels: 6 * 3600}))
+		Expect(w.series(opmetrics.TokenState)).To(Equal(map[string]float64{
+			strings.TrimSuffix(labels, "}") + `,state="valid"}`: 1}))
 		Expect(w.series(opmetrics.ExpiryWarning)).To(Equal(map[string]float64{"{}": 30 * 24 * 3600}),
 			"the default --expiry-warning, which the alerts compare expiry dates with")
 
@@ -53,7 +55,7 @@ var _ = Describe("The operator's metrics", func() {
 		By("leaving no series behind once the token is gone")
 		Expect(k8sClient.Delete(ctx, w.get("watched"))).To(Succeed())
 		for _, name := range []string{opmetrics.TokenReady, opmetrics.TokenExpiration,
-			opmetrics.TokenLastSuccess, opmetrics.TokenSyncInterval} {
+			opmetrics.TokenLastSuccess, opmetrics.TokenSyncInterval, opmetrics.TokenState} {
 			Eventually(func() map[string]float64 { return w.series(name) }).Should(BeEmpty(), name)
 		}
 	})
@@ -69,9 +71,25 @@ var _ = Describe("The operator's metrics", func() {
 			HaveKeyWithValue(strings.TrimSuffix(labels, "}")+`,status="True"}`, 0.0)))
 		Expect(w.series(opmetrics.TokenLastSuccess)).To(BeEmpty(), "it never synced")
 		Expect(w.series(opmetrics.TokenExpiration)).To(BeEmpty(), "Graph never said when it expires")
+		Expect(w.series(opmetrics.TokenState)).To(BeEmpty(), "Graph never named its state")
 		Expect(w.series(opmetrics.TokenSyncInterval)).To(Equal(map[string]float64{labels: 12 * 3600}))
 		Expect(w.series(opmetrics.GraphRequestsTotal)).To(HaveKeyWithValue(
 			`{code="404",operation="syncLicenses"}`, 1.0))
+	})
+
+	It("report the state of a token another MDM holds, which syncs but is not ready", func() {
+		id := newTokenID()
+		held := validToken(id)
+		held.Properties["state"] = "assignedToExternalMDM"
+		w := newWorld(held)
+		w.createToken("held", id)
+		w.waitForReason("held", intunev1alpha1.ReasonAssignedToExternalMDM)
+
+		labels := fmt.Sprintf(`{name="held",namespace=%q,organization="Contoso Ltd"`, w.ns)
+		Eventually(func() map[string]float64 { return w.series(opmetrics.TokenState) }).Should(Equal(
+			map[string]float64{labels + `,state="assignedToExternalMDM"}`: 1}))
+		Expect(w.series(opmetrics.TokenReady)).To(HaveKeyWithValue(labels+`,status="False"}`, 1.0))
+		Expect(w.series(opmetrics.TokenLastSuccess)).To(HaveLen(1), "the sync itself succeeded")
 	})
 
 	It("report no interval for a suspended token, which has no schedule to miss", func() {

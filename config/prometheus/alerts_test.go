@@ -31,6 +31,7 @@ const (
 	expiringSoon = "VppTokenExpiringSoon"
 	expired      = "VppTokenExpired"
 	syncFailing  = "VppTokenSyncFailing"
+	notValid     = "VppTokenNotValid"
 	operatorDown = "VppOperatorDown"
 )
 
@@ -51,7 +52,7 @@ var _ = Describe("The PrometheusRule", func() {
 		Expect(rule.Metadata.Labels).To(HaveKeyWithValue("app.kubernetes.io/name", "vpp-operator"))
 	})
 
-	It("holds exactly the four alerts and no other rule", func() {
+	It("holds exactly the five alerts and no other rule", func() {
 		_, groups := readRule()
 		var names []string
 		for _, group := range groups.Groups {
@@ -60,7 +61,7 @@ var _ = Describe("The PrometheusRule", func() {
 				names = append(names, rule.Alert)
 			}
 		}
-		Expect(names).To(ConsistOf(expiringSoon, expired, syncFailing, operatorDown))
+		Expect(names).To(ConsistOf(expiringSoon, expired, syncFailing, notValid, operatorDown))
 	})
 
 	It("has expressions that Prometheus's PromQL parser reads as instant vectors", func() {
@@ -289,6 +290,63 @@ var _ = Describe("VppTokenSyncFailing", func() {
 	})
 })
 
+var _ = Describe("VppTokenNotValid", func() {
+	contoso := token{namespace: "tokens", name: "contoso", organization: "Contoso"}
+	// notValidAlert is the alert's labels: the token's, and the state Graph reported.
+	notValidAlert := func(state string) string {
+		return labels.FromStrings(labels.AlertName, notValid, "severity", "critical",
+			"namespace", "tokens", "name", "contoso", "state", state).String()
+	}
+
+	It("fires for a token another MDM holds, though it syncs on time, once that held for 15 minutes", func() {
+		series := append(append(contoso.healthy(365*day), contoso.state("assignedToExternalMDM", constant(1))),
+			operatorUp()...)
+
+		Expect(firingAt(10*time.Minute, series...)).To(BeEmpty())
+
+		fired := firingAt(20*time.Minute, series...)
+		Expect(alertLabels(fired)).To(ConsistOf(notValidAlert("assignedToExternalMDM")))
+		Expect(fired[0].Annotations["summary"]).To(Equal(
+			"Intune reports Apple VPP token tokens/contoso as assignedToExternalMDM."))
+		Expect(fired[0].Annotations["description"]).To(ContainSubstring("remove the token from the other MDM"))
+	})
+
+	It("fires for an invalid token and for a state the operator does not know", func() {
+		invalid := append(append(contoso.healthy(365*day), contoso.state("invalid", constant(1))), operatorUp()...)
+		Expect(alertLabels(firingAt(20*time.Minute, invalid...))).To(ConsistOf(notValidAlert("invalid")))
+		other := append(append(contoso.healthy(365*day), contoso.state("other", constant(1))), operatorUp()...)
+		Expect(alertLabels(firingAt(20*time.Minute, other...))).To(ConsistOf(notValidAlert("other")))
+	})
+
+	It("stays quiet for a valid token", func() {
+		series := append(append(contoso.healthy(365*day), contoso.state("valid", constant(1))), operatorUp()...)
+		Expect(firingAt(4*time.Hour, series...)).To(BeEmpty())
+	})
+
+	It("stops when Intune reports the token valid again", func() {
+		series := append(append(contoso.healthy(365*day),
+			contoso.state("invalid", "1x60"), contoso.state("valid", fmt.Sprintf("_x60 1x%d", samples-60))),
+			operatorUp()...)
+		Expect(alertLabels(firingAt(time.Hour, series...))).To(ConsistOf(notValidAlert("invalid")))
+		Expect(firingAt(2*time.Hour, series...)).To(BeEmpty())
+	})
+
+	It("leaves a token past its expiry date to VppTokenExpired", func() {
+		series := append(append(contoso.healthy(-day), contoso.state("expired", constant(1))), operatorUp()...)
+		Expect(alertLabels(firingAt(time.Hour, series...))).To(ConsistOf(
+			tokenAlert(expired, "critical", "tokens", "contoso")))
+	})
+
+	It("leaves a suspended token alone", func() {
+		series := append([]string{
+			contoso.expiresAt(365 * day),
+			contoso.series(lastSyncMetric, constant(0)),
+			contoso.state("invalid", constant(1)),
+		}, operatorUp()...)
+		Expect(firingAt(time.Hour, series...)).To(BeEmpty())
+	})
+})
+
 var _ = Describe("VppOperatorDown", func() {
 	contoso := token{namespace: "tokens", name: "contoso", organization: "Contoso"}
 
@@ -464,6 +522,7 @@ const (
 	lastSyncMetric   = "vpp_operator_token_last_successful_sync_timestamp_seconds"
 	intervalMetric   = "vpp_operator_token_sync_interval_seconds"
 	warningMetric    = "vpp_operator_expiry_warning_seconds"
+	stateMetric      = "vpp_operator_token_state"
 )
 
 // Durations in seconds, the unit of the metrics.
@@ -494,6 +553,12 @@ func (t token) series(metric, points string) string {
 	}
 	return fmt.Sprintf(`%s{job="vpp-operator",instance=%q,pod=%q,namespace=%q,name=%q,organization=%q} %s`,
 		metric, instance, managerPod, t.namespace, t.name, t.organization, points)
+}
+
+// state is the token's state series for one state Graph reported.
+func (t token) state(state, points string) string {
+	series := t.series(stateMetric, points)
+	return strings.Replace(series, "} ", fmt.Sprintf(",state=%q} ", state), 1)
 }
 
 // expiresAt is the token's expiry series: at seconds after time 0 (before it when negative).

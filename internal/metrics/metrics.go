@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -25,6 +26,7 @@ const (
 	TokenLastSuccess    = "vpp_operator_token_last_successful_sync_timestamp_seconds"
 	TokenSyncInterval   = "vpp_operator_token_sync_interval_seconds"
 	TokenReady          = "vpp_operator_token_ready"
+	TokenState          = "vpp_operator_token_state"
 	GraphRequestsTotal  = "vpp_operator_graph_requests_total"
 	GraphRequestSeconds = "vpp_operator_graph_request_duration_seconds"
 	ExpiryWarning       = "vpp_operator_expiry_warning_seconds"
@@ -33,6 +35,19 @@ const (
 // readyStatuses are the values of vpp_operator_token_ready's status label,
 // one series each per token, as kube-state-metrics does for conditions.
 var readyStatuses = []string{"True", "False", "Unknown"}
+
+// tokenStates are the values of a vppToken's state that Graph documents.
+// Graph may add more; the state label names any other as "other", so that a
+// reply cannot add label values of its own.
+var tokenStates = []string{"unknown", "valid", "expired", "invalid", "assignedToExternalMDM", "duplicateLocationId"}
+
+// stateLabel is the state label's value for a token's status.state.
+func stateLabel(state string) string {
+	if slices.Contains(tokenStates, state) {
+		return state
+	}
+	return "other"
+}
 
 // Register adds the token collector, reading through reader, the Graph
 // request metrics and the expiry warning window to registry, and returns the
@@ -107,7 +122,7 @@ type TokenCollector struct {
 	reader client.Reader
 	log    logr.Logger
 
-	expiration, lastSuccess, interval, ready *prometheus.Desc
+	expiration, lastSuccess, interval, ready, state *prometheus.Desc
 }
 
 // NewTokenCollector returns a collector of the VppTokens reader lists.
@@ -125,12 +140,16 @@ func NewTokenCollector(reader client.Reader, log logr.Logger) *TokenCollector {
 		ready: prometheus.NewDesc(TokenReady,
 			"1 for the status (True, False or Unknown) of the token's Ready condition, 0 for the others.",
 			append(labels, "status"), nil),
+		state: prometheus.NewDesc(TokenState,
+			"1, labelled with the token's state as Graph last reported it (valid, expired, invalid, "+
+				"assignedToExternalMDM, duplicateLocationId, unknown, or other); absent until Graph has reported one.",
+			append(labels, "state"), nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (t *TokenCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{t.expiration, t.lastSuccess, t.interval, t.ready} {
+	for _, d := range []*prometheus.Desc{t.expiration, t.lastSuccess, t.interval, t.ready, t.state} {
 		ch <- d
 	}
 }
@@ -168,6 +187,12 @@ func (t *TokenCollector) collectToken(ch chan<- prometheus.Metric, tok *intunev1
 	if !tok.Spec.Suspend {
 		gauge(t.interval, tok.Spec.Interval().Seconds())
 	}
+	// One series, not one per state: a token's state rarely changes, and a
+	// series for every state of every token would multiply what a tenant
+	// with thousands of tokens costs Prometheus.
+	if tok.Status.State != "" {
+		gauge(t.state, 1, stateLabel(tok.Status.State))
+	}
 
 	status := "Unknown"
 	if c := meta.FindStatusCondition(tok.Status.Conditions, intunev1alpha1.ConditionReady); c != nil {
@@ -182,7 +207,9 @@ func (t *TokenCollector) collectToken(ch chan<- prometheus.Metric, tok *intunev1
 	}
 }
 
-// seconds is t in fractional seconds since the epoch.
+// seconds is t in fractional seconds since the epoch. Not from UnixNano,
+// which overflows outside the years 1678 to 2262, and Graph sends dates in
+// year 1 and year 9999.
 func seconds(t time.Time) float64 {
-	return float64(t.UnixNano()) / 1e9
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
