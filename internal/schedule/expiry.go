@@ -25,7 +25,9 @@ func CheckExpiry(now, expires time.Time, window time.Duration, lastWarning *time
 		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	}
 	e := Expiry{
-		DaysLeft: int(day(expires).Sub(day(now)) / (24 * time.Hour)),
+		// In seconds, not a Duration, which ends about 292 years out: Graph
+		// sends dates in year 9999.
+		DaysLeft: int((day(expires).Unix() - day(now).Unix()) / (24 * 60 * 60)),
 		Expiring: expires.Sub(now) <= window,
 	}
 	e.Warn = e.Expiring && (lastWarning == nil || now.Sub(*lastWarning) >= ExpiryWarningEvery)

@@ -137,5 +137,9 @@ var _ = Describe("CheckExpiry", func() {
 		Entry("warned an hour ago", now.Add(10*24*time.Hour), ago(time.Hour), Expiry{Expiring: true, DaysLeft: 10}),
 		Entry("warned a day ago", now.Add(10*24*time.Hour), ago(24*time.Hour), Expiry{Expiring: true, DaysLeft: 10, Warn: true}),
 		Entry("expired, still warned", now.Add(-3*24*time.Hour), ago(25*time.Hour), Expiry{Expiring: true, DaysLeft: -3, Warn: true}),
+		Entry("in year 9999, past what a Duration holds", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), nil,
+			Expiry{DaysLeft: 2912105}),
+		Entry("in year 1601, before what a Duration holds", time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC), ago(time.Hour),
+			Expiry{Expiring: true, DaysLeft: -155565}),
 	)
 })
