@@ -89,6 +89,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	// Parsing stops at the first word that is not a flag; every flag after it
+	// would be dropped without a word.
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: the manager takes only flags, and a boolean flag's "+
+			"value goes after an equals sign (--flag=false)", fs.Arg(0))
+	}
 
 	var err error
 	if c.namespaces, err = parseNamespaces(*namespaces); err != nil {

@@ -77,5 +77,7 @@ var _ = Describe("Manager flags", func() {
 		Entry("a negative warning window", []string{"--expiry-warning=-1h"}, "--expiry-warning"),
 		Entry("a namespace that is not a name", []string{"--namespaces=team-a,Team_B"}, `--namespaces: "Team_B"`),
 		Entry("an empty namespace in a list", []string{"--namespaces=team-a,,team-b"}, `--namespaces: ""`),
+		Entry("a word that is not a flag, which would hide the flags after it",
+			[]string{"--zap-devel", "false", "--namespaces=team-a"}, `unexpected argument "false"`),
 	)
 })
