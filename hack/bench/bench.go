@@ -38,6 +38,10 @@ type config struct {
 	steadyPeriod time.Duration
 	steadyStep   time.Duration
 
+	// extraFlags are the flags, beyond the workload's, that the command
+	// repeating the run needs, as -name=value.
+	extraFlags []string
+
 	// progress gets a line per phase; nil means none.
 	progress io.Writer
 }

@@ -109,3 +109,44 @@ var _ = Describe("The benchmark, with 50 tokens over 3 tenants", Ordered, func()
 		Expect(img.Bounds().Dx()).To(BeNumerically(">=", 800))
 	})
 })
+
+var _ = Describe("The benchmark's flags", func() {
+	It("default to 2,000 tokens over 40 tenants, and repeat only what a run changed", func() {
+		c, err := parseConfig(nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.tokens).To(Equal(2000))
+		Expect(c.tenants).To(Equal(40))
+		Expect(c.steadyTokens).To(Equal(2000), "0 means -tokens")
+		Expect(c.extraFlags).To(BeEmpty())
+
+		c, err = parseConfig([]string{"-tokens", "500", "-tenants", "10", "-skip-baseline",
+			"-steady-period", "2h", "-out", "/tmp/trial"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect((&results{cfg: c}).flags()).To(Equal(
+			"-tokens 500 -tenants 10 -latency 150ms -jitter 50ms -skip-baseline=true -steady-period=2h0m0s"),
+			"the output folder is this machine's, not part of the run")
+	})
+
+	DescribeTable("refuse values that would hang the run, exhaust the machine or skew its figures",
+		func(problem string, args ...string) {
+			_, err := parseConfig(args)
+			Expect(err).To(MatchError(ContainSubstring(problem)))
+		},
+		Entry("a stray word, which would hide the flags after it", `unexpected argument "stray"`,
+			"stray", "-tokens", "6"),
+		Entry("make's syntax instead of a flag", `unexpected argument "tokens=500"`, "tokens=500"),
+		Entry("more tenants than tokens", "-tokens must be at least -tenants", "-tokens", "3", "-tenants", "4"),
+		Entry("more tokens than the machine holds", "-tokens must be at most 100000",
+			"-tokens", "30000000", "-tenants", "20000"),
+		Entry("more tokens per tenant than Intune allows", "Intune's 3000 tokens per tenant",
+			"-tokens", "3001", "-tenants", "1"),
+		Entry("a negative steady-state size", "-steady-tokens must be between 1 and", "-steady-tokens", "-5"),
+		Entry("a negative latency", "must not be negative", "-latency", "-100ms"),
+		Entry("jitter beyond the latency, which would make delays negative", "-jitter at most -latency",
+			"-latency", "100ms", "-jitter", "300ms"),
+		Entry("no time limit", "-timeout must be positive", "-timeout", "0s"),
+		Entry("a negative restart window", "-restart-window must be positive", "-restart-window", "-5s"),
+		Entry("a steady state shorter than an interval", "-steady-period must be at least", "-steady-period", "0s"),
+		Entry("a clock that never advances", "-steady-step must be positive", "-steady-step", "-1h"),
+	)
+})

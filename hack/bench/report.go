@@ -248,14 +248,11 @@ func (r *results) method(p func(string, ...any)) {
 func (r *results) flags() string {
 	c := r.cfg
 	f := fmt.Sprintf("-tokens %d -tenants %d -latency %s -jitter %s", c.tokens, c.tenants, c.latency, c.jitter)
-	if c.skipBaseline {
-		f += " -skip-baseline"
-	}
-	if c.skipSteady {
-		f += " -skip-steady"
-	}
 	if c.steadyTokens != c.tokens {
 		f += fmt.Sprintf(" -steady-tokens %d", c.steadyTokens)
+	}
+	for _, flag := range c.extraFlags {
+		f += " " + flag
 	}
 	return f
 }
