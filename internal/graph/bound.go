@@ -37,12 +37,17 @@ func truncate(s string, n int) string {
 // printable keeps r unless it is a control character, which could move a
 // terminal's cursor, retitle its window or shift a table's columns, or a
 // bidirectional override, which could make text read differently from what
-// it is. Whitespace controls become spaces; the others the replacement character.
+// it is, or an invisible character with no use in any script, which could
+// make two names look alike. Line breaks become spaces; the others the
+// replacement character. Joiners stay: scripts such as Arabic and Devanagari
+// need them.
 func printable(r rune) rune {
 	switch {
-	case r == '\t' || r == '\n' || r == '\r':
+	case r == '\t' || r == '\n' || r == '\r', r == '\u2028' || r == '\u2029':
 		return ' '
 	case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
+		return '\uFFFD'
+	case r == '\u200B' || r == '\u2060' || r == '\uFEFF': // zero-width space, word joiner, BOM
 		return '\uFFFD'
 	}
 	return r

@@ -83,7 +83,11 @@ var _ = Describe("Decoding a vppToken reply", func() {
 		Entry("a tab and a newline, which shift kubectl's columns", "Contoso\tLtd\nUK", "Contoso Ltd UK"),
 		Entry("a C1 control", "Contoso\u009bLtd", "Contoso\uFFFDLtd"),
 		Entry("a right-to-left override", "Contoso \u202eDTL", "Contoso \uFFFDDTL"),
+		Entry("a line separator, which breaks a line in some terminals", "Contoso\u2028Ltd", "Contoso Ltd"),
+		Entry("invisible characters that make two names look alike", "Con\u200Btoso\uFEFF Ltd\u2060",
+			"Con\uFFFDtoso\uFFFD Ltd\uFFFD"),
 		Entry("letters of any script", "Contoso Ünïcødé 日本 ﻣﺮﺣﺒﺎ", "Contoso Ünïcødé 日本 ﻣﺮﺣﺒﺎ"),
+		Entry("a joiner, which scripts need", "क्\u200Dष", "क्\u200Dष"),
 	)
 
 	It("reads a time without an offset as UTC", func() {
