@@ -29,6 +29,11 @@ const (
 // answer 429, and the operator's backoff applies.
 // TODO: pace per tenant too; two buckets per write need a joint schedule, or
 // the writes of one can bunch up under the other's limit.
+// TODO: let an app with fewer waiting writes than the limit write at once.
+// Even pacing spaces a tenant of 50 tokens over 10 seconds, and each token it
+// holds back costs a second reconcile and its reads (the README's Benchmark).
+// A sliding window would have to count writes when they leave, not when they
+// were booked, or late writes would crowd the next window past the limit.
 //
 // A write that must wait keeps its place: the caller comes back when told and
 // goes ahead then, so waiting writes go in the order they asked, each asking
