@@ -107,19 +107,44 @@ $(BIN)/graphsim: $(GO_SOURCES) go.mod go.sum
 	go build -o $@ ./hack/graphsim
 
 # The image's architecture, and the version and revision in the manager and the image's labels.
+# The defaults are computed once, as the variables are exported below.
 IMAGE_ARCH ?= $(shell go env GOARCH)
-VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+ifeq ($(origin VERSION),undefined)
+VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+ifeq ($(origin REVISION),undefined)
+REVISION   := $(shell git rev-parse HEAD 2>/dev/null)
+endif
 IMAGE_TAR  := $(BIN)/vpp-operator-image.tar
 # The image's CA bundle; empty means Mozilla's roots, from a pinned Go module.
 CA_BUNDLE  ?=
 
+# The recipes read these as environment variables ("$$IMG"), never as text in their command
+# lines, so that a quote or semicolon in a value is a character hack/render-install.sh or
+# hack/image refuses, not shell code run before either can. make passes a value from the
+# environment on as it is, but expands one given on its command line, so a $ there is refused
+# before anything runs.
+export IMG VERSION REVISION CA_BUNDLE
+$(foreach var,IMG VERSION REVISION CA_BUNDLE,$(if $(and $(filter command,$(origin $(var))), \
+  $(findstring $$,$(value $(var)))),$(error $(var) holds a $$, which make would expand: an \
+  image reference, version, revision or file name has none)))
+
 .PHONY: image
 image: ## Assemble image IMG without a container engine: bin/vpp-operator-image.tar (docker save format, for `docker load -i`).
+	@# IMAGE_ARCH is written into the commands below, so it may only be one of hack/image's.
+	$(if $(filter-out amd64 arm64 ppc64le s390x riscv64,$(IMAGE_ARCH))$(filter-out 1,$(words $(IMAGE_ARCH))), \
+		$(error IMAGE_ARCH is not one GOARCH the image supports: amd64, arm64, ppc64le, s390x or riscv64))
+	@# go build splits -ldflags at spaces and reads quotes in it.
+	@case "$$VERSION" in ''|*[!A-Za-z0-9._+-]*) \
+		printf "VERSION='%s' is not a version such as v1.2.3 or what git describe prints: %s\n" \
+			"$$VERSION" "it goes into the linker's flags, so give letters, digits, ., _, + and - only" >&2; \
+		exit 2;; \
+	esac
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath \
-		-ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/linux-$(IMAGE_ARCH)/manager .
-	go run ./hack/image --binary=$(BIN)/linux-$(IMAGE_ARCH)/manager --arch=$(IMAGE_ARCH) --ca-bundle='$(CA_BUNDLE)' \
-		--version='$(VERSION)' --revision='$(REVISION)' --tag='$(IMG)' --output=$(IMAGE_TAR)
+		-ldflags "-s -w -X main.version=$$VERSION" -o $(BIN)/linux-$(IMAGE_ARCH)/manager .
+	go run ./hack/image --binary=$(BIN)/linux-$(IMAGE_ARCH)/manager --arch=$(IMAGE_ARCH) \
+		--ca-bundle="$$CA_BUNDLE" --version="$$VERSION" --revision="$$REVISION" --tag="$$IMG" \
+		--output=$(IMAGE_TAR)
 
 ##@ Local control plane
 
@@ -184,13 +209,15 @@ run: install ## Run the manager from this machine against the cluster.
 .PHONY: build-installer
 build-installer: $(KUSTOMIZE) ## Write dist/install.yaml: config/default, running image IMG.
 	@mkdir -p dist
-	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh '$(IMG)' > dist/install.yaml.tmp \
+	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh "$$IMG" > dist/install.yaml.tmp \
 		|| { rm -f dist/install.yaml.tmp; exit 1; }
 	@mv dist/install.yaml.tmp dist/install.yaml
 
 .PHONY: deploy
 deploy: $(KUSTOMIZE) ## Deploy the operator with kustomize, running image IMG.
-	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh '$(IMG)' | $(KUBECTL) apply --server-side -f -
+	@# Rendered first, so that a refused IMG stops the target instead of applying nothing.
+	manifests=$$(KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh "$$IMG") && \
+		printf '%s\n' "$$manifests" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: $(KUSTOMIZE) ## Remove the operator, its CRD and with it every VppToken.

@@ -144,6 +144,41 @@ var chartCases = []chartCase{
 			Expect(rule.GetLabels()).To(HaveKeyWithValue("release", "prometheus"))
 			Expect(rule.Object["spec"]).To(Equal(alertSource()["spec"]),
 				"the chart's alerts are config/prometheus/prometheus_rule.yaml's")
+			Expect(install.notes).NotTo(ContainSubstring("honor_labels"),
+				"the ServiceMonitor scrapes as the alerts expect")
+		},
+	},
+	{
+		name: "the alerts without the ServiceMonitor, for a Prometheus that scrapes by its own " +
+			"configuration",
+		values: "prometheusRule: {enabled: true}",
+		check: func(install chartInstall) {
+			Expect(install.kinds()).To(ContainElement("PrometheusRule"))
+			Expect(install.kinds()).NotTo(ContainElement("ServiceMonitor"))
+			Expect(install.notes).To(ContainSubstring(`job="vpp-operator", which VppOperatorDown`),
+				"the notes name the job label the alerts select")
+			Expect(install.notes).To(ContainSubstring("honor_labels: true"))
+			Expect(alertExpressions(install.only("PrometheusRule"))).To(ContainElement(
+				ContainSubstring(`up{job="vpp-operator"}`)), "the job label the notes name")
+		},
+	},
+	{
+		name:   "a ServiceMonitor interval in each of Prometheus's units",
+		values: "serviceMonitor: {enabled: true, interval: 1y2w3d4h5m6s7ms}",
+		check: func(install chartInstall) {
+			endpoints, _, _ := unstructured.NestedSlice(install.only("ServiceMonitor").Object,
+				"spec", "endpoints")
+			Expect(endpoints).To(ConsistOf(HaveKeyWithValue("interval", "1y2w3d4h5m6s7ms")))
+		},
+	},
+	{
+		name:   "a ServiceMonitor interval of 0, which the CRD accepts as a string",
+		values: "serviceMonitor: {enabled: true, interval: '0'}",
+		check: func(install chartInstall) {
+			endpoints, _, _ := unstructured.NestedSlice(install.only("ServiceMonitor").Object,
+				"spec", "endpoints")
+			Expect(endpoints).To(ConsistOf(HaveKeyWithValue("interval", "0")),
+				"a string, as the CRD's type says, not the number 0")
 		},
 	},
 	{
@@ -272,6 +307,41 @@ var chartCases = []chartCase{
 			}
 			Expect(open).To(ContainElements("TCP/8443", "TCP/9443"),
 				"the ports of manager.graphEndpoint and manager.authorityHost are open")
+		},
+	},
+	{
+		name: "an egress proxy on ports written with leading zeros, and the highest port",
+		values: "manager: {graphEndpoint: 'https://egress-proxy.corp.example:0443/graph', " +
+			"authorityHost: 'https://login-proxy.corp.example:65535'}",
+		args: []string{"--graph-endpoint=https://egress-proxy.corp.example:0443/graph",
+			"--authority-host=https://login-proxy.corp.example:65535"},
+		check: func(install chartInstall) {
+			policy := &networkingv1.NetworkPolicy{}
+			toTyped(install.only("NetworkPolicy"), policy)
+			var open []string
+			for _, rule := range policy.Spec.Egress {
+				open = append(open, portKeys(rule.Ports)...)
+			}
+			Expect(open).To(ContainElements("TCP/443", "TCP/65535"),
+				"0443 is port 443 to the manager, which reads it in decimal")
+			Expect(open).NotTo(ContainElement("TCP/291"), "0443 read as octal")
+		},
+	},
+	{
+		name: "the shortest durations the manager accepts, and an expiry warning of zero",
+		values: "manager: {graphRequestTimeout: 1ns, appWriteWindow: 0.001us, " +
+			"expiryWarning: 0s}",
+		args: []string{"--graph-request-timeout=1ns", "--app-write-window=0.001us",
+			"--expiry-warning=0s"},
+	},
+	{
+		name: "an image tag of 128 characters, of every character a tag may hold",
+		values: "image: {repository: 'localhost:5000/team_a/vpp__operator.x--y', tag: '_" +
+			strings.Repeat("aZ9_.-", 21) + "b'}",
+		check: func(install chartInstall) {
+			manager := containerNamed(install.deployment().Spec.Template.Spec, "manager")
+			Expect(manager.Image).To(Equal("localhost:5000/team_a/vpp__operator.x--y:_" +
+				strings.Repeat("aZ9_.-", 21) + "b"))
 		},
 	},
 	{
@@ -444,6 +514,71 @@ var _ = Describe("The Helm chart", func() {
 					strings.Repeat("0f", 32)+"'}",
 				"image.repository", "image.digest"),
 			Entry("a digest that is not one", "image: {digest: 'sha256:xyz'}", "/image/digest"),
+			Entry("a digest of 32 characters that are not hex digits",
+				"image: {digest: 'sha256:"+strings.Repeat("z", 32)+"'}", "/image/digest"),
+			Entry("a digest in upper-case hex",
+				"image: {digest: 'sha256:"+strings.Repeat("0F", 32)+"'}", "/image/digest"),
+			Entry("a digest of another algorithm",
+				"image: {digest: 'sha512:"+strings.Repeat("0f", 64)+"'}", "/image/digest"),
+			Entry("a tag holding a digest, which would make the reference unpullable",
+				"image: {tag: 'v1@sha256:abc'}", "/image/tag"),
+			Entry("a tag starting with a dot", "image: {tag: '.v1'}", "/image/tag"),
+			Entry("a tag longer than 128 characters",
+				"image: {tag: '"+strings.Repeat("v", 129)+"'}", "/image/tag"),
+			Entry("upper case in the repository",
+				"image: {repository: 'registry.example/VPP-Operator'}",
+				`image.repository "registry.example/VPP-Operator" is not a repository`,
+				"lower-case path"),
+			Entry("upper case in the first path component, which would be read as a registry",
+				"image: {repository: 'Team/vpp-operator'}", "image.repository", "lower-case path"),
+			Entry("a repository path ending in a separator",
+				"image: {repository: 'registry.example/vpp-operator-'}", "image.repository",
+				"lower-case path"),
+			Entry("a ServiceMonitor interval given twice, which the CRD refuses",
+				"serviceMonitor: {interval: 1s1s}", "/serviceMonitor/interval"),
+			Entry("a ServiceMonitor interval in Go's syntax, not Prometheus's",
+				"serviceMonitor: {interval: 1.5m}", "/serviceMonitor/interval"),
+			Entry("a ServiceMonitor interval with its units out of order",
+				"serviceMonitor: {interval: 30s1m}", "/serviceMonitor/interval"),
+			Entry("a Graph endpoint on port 0",
+				"manager: {graphEndpoint: 'https://proxy.example:0'}",
+				`manager.graphEndpoint "https://proxy.example:0" names port 0, which is no TCP port`),
+			Entry("an identity platform host on a port beyond 65535",
+				"manager: {authorityHost: 'https://proxy:70000'}",
+				`manager.authorityHost "https://proxy:70000" names port 70000, which is no TCP port`),
+			Entry("an endpoint on a port too long for a number",
+				"manager: {authorityHost: 'https://[fd00::10]:99999999999999999999'}",
+				"manager.authorityHost", "names port 99999999999999999999"),
+			Entry("a Graph endpoint with user information, which the manager refuses",
+				"manager: {graphEndpoint: 'https://user:secret@proxy.example'}",
+				"/manager/graphEndpoint"),
+			Entry("a Graph endpoint with a query, which the manager refuses",
+				"manager: {graphEndpoint: 'https://proxy.example/graph?x=1'}",
+				"/manager/graphEndpoint"),
+			Entry("an identity platform host with a fragment, which the manager refuses",
+				"manager: {authorityHost: 'https://proxy.example/#x'}", "/manager/authorityHost"),
+			Entry("an endpoint with no host", "manager: {authorityHost: 'https:///path'}",
+				"/manager/authorityHost"),
+			Entry("a request timeout of zero, which the manager refuses",
+				"manager: {graphRequestTimeout: 0s}",
+				`manager.graphRequestTimeout is "0s": the manager needs a positive duration`),
+			Entry("a write window of zero in several parts",
+				"manager: {appWriteWindow: 0m0.000s}",
+				`manager.appWriteWindow is "0m0.000s": the manager needs a positive duration`),
+			Entry("a write window under a nanosecond, which the manager reads as zero",
+				"manager: {appWriteWindow: 0.0000000009s}",
+				"manager.appWriteWindow", "positive duration"),
+			Entry("a negative request timeout", "manager: {graphRequestTimeout: -30s}",
+				"/manager/graphRequestTimeout"),
+			Entry("a negative expiry warning", "manager: {expiryWarning: -1h}",
+				"/manager/expiryWarning"),
+			Entry("an expiry warning beyond what a Go duration holds",
+				"manager: {expiryWarning: 2562048h}",
+				`manager.expiryWarning is "2562048h", longer than the manager can hold`),
+			Entry("no concurrent reconciles", "manager: {maxConcurrentReconciles: 0}",
+				"/manager/maxConcurrentReconciles"),
+			Entry("no app writes per window", "manager: {appWriteLimit: 0}",
+				"/manager/appWriteLimit"),
 			Entry("a log level beyond zap's", "manager: {logLevel: 100000000}",
 				"/manager/logLevel"),
 			Entry("a log level just beyond zap's", "manager: {logLevel: 128}", "/manager/logLevel"),
@@ -1260,6 +1395,27 @@ func alertSource() map[string]any {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	ExpectWithOffset(1, objects).To(HaveLen(1))
 	return objects[0].Object
+}
+
+// alertExpressions lists the expressions of a PrometheusRule's rules.
+func alertExpressions(rule *unstructured.Unstructured) []string {
+	var spec struct {
+		Spec struct {
+			Groups []struct {
+				Rules []struct {
+					Expr string `json:"expr"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"spec"`
+	}
+	toTyped(rule, &spec)
+	var expressions []string
+	for _, group := range spec.Spec.Groups {
+		for _, rule := range group.Rules {
+			expressions = append(expressions, rule.Expr)
+		}
+	}
+	return expressions
 }
 
 // portsByName maps a container's named ports to their numbers.

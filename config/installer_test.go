@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -51,5 +53,45 @@ var _ = Describe("The installer", func() {
 		Entry("upper case in the repository", "registry.example/VPP-Operator:1"),
 		Entry("a short digest", "registry.example/vpp-operator@sha256:abc"),
 		Entry("nothing", ""),
+	)
+})
+
+// The Makefile hands IMG and the image's labels to its recipes in their environment, so that
+// no value is read as shell code.
+var _ = Describe("The Makefile's image targets", func() {
+	// runMake runs make in the module root with args, outside any make that runs the specs.
+	runMake := func(args ...string) (string, error) {
+		GinkgoHelper()
+		tool, err := filepath.Abs(kustomize)
+		Expect(err).NotTo(HaveOccurred())
+		// -o: the specs' kustomize is used as it is, never rebuilt.
+		cmd := exec.CommandContext(ctx, "make", append([]string{"-C", "..", "--no-print-directory",
+			"-o", tool, "KUSTOMIZE=" + tool}, args...)...)
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(variable string) bool {
+			name, _, _ := strings.Cut(variable, "=")
+			return slices.Contains([]string{"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}, name)
+		})
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	DescribeTable("run no shell code a value holds, and say why they refuse it",
+		func(variable, value string, args []string, message string) {
+			marker := filepath.Join(GinkgoT().TempDir(), "injected")
+			out, _ := runMake(append(args, variable+"="+strings.ReplaceAll(value, "MARKER", marker))...)
+			Expect(marker).NotTo(BeAnExistingFile(), out)
+			Expect(out).To(ContainSubstring(message))
+		},
+		// make deploy, not build-installer, which would write dist/ in the checkout; its
+		// kubectl here reads nothing.
+		Entry("IMG closing its quotes", "IMG", "x/y:1';touch MARKER;'",
+			[]string{"deploy", "KUBECTL=true"}, "is not an image reference with a tag or digest"),
+		Entry("IMG calling make's shell function", "IMG", "x/y:1$(shell touch MARKER)",
+			[]string{"deploy", "KUBECTL=true"}, "IMG holds a $, which make would expand"),
+		// Refused before the manager is built.
+		Entry("VERSION closing its quotes", "VERSION", "v1';touch MARKER;'",
+			[]string{"image"}, "is not a version such as v1.2.3"),
+		Entry("VERSION adding linker flags", "VERSION", "v1 -X main.injected=MARKER",
+			[]string{"image"}, "is not a version such as v1.2.3"),
 	)
 })

@@ -270,10 +270,38 @@ var _ = Describe("make image", func() {
 		}
 	})
 
-	It("refuses a tag that is no image reference", func() {
+	DescribeTable("refuses IMG without a tag of its own, writing nothing",
+		func(tag, message string) {
+			output := filepath.Join(GinkgoT().TempDir(), "image.tar")
+			err := run(testOptions(), tag, output)
+			Expect(err).To(MatchError(ContainSubstring(message)))
+			Expect(err).To(MatchError(ContainSubstring("such as registry.example/vpp-operator:1.0.0")),
+				"the message says what to pass")
+			Expect(output).NotTo(BeAnExistingFile())
+		},
+		Entry("no reference at all", "Not A Tag",
+			"IMG='Not A Tag' (--tag) is not an image reference with a tag"),
+		Entry("no tag, which would be tagged latest", "vpp-operator",
+			"IMG='vpp-operator' (--tag) is not an image reference with a tag"),
+		Entry("a registry's port but no tag", "localhost:5000/vpp-operator",
+			"IMG='localhost:5000/vpp-operator' (--tag) is not an image reference with a tag"),
+		Entry("an empty tag", "registry.example/vpp-operator:",
+			"is not an image reference with a tag"),
+		Entry("a digest, which the image gets only once it is built",
+			"registry.example/vpp-operator@sha256:"+strings.Repeat("ab", 32), "names a digest"),
+		Entry("a tag and a digest",
+			"registry.example/vpp-operator:1.0.0@sha256:"+strings.Repeat("ab", 32), "names a digest"),
+	)
+
+	It("takes a tag after a registry's port", func() {
 		output := filepath.Join(GinkgoT().TempDir(), "image.tar")
-		Expect(run(testOptions(), "Not A Tag", output)).To(MatchError(ContainSubstring("--tag")))
-		Expect(output).NotTo(BeAnExistingFile())
+		Expect(run(testOptions(), "localhost:5000/team/vpp-operator:v1.2.3-rc.1", output)).To(Succeed())
+		manifest, err := tarball.LoadManifest(func() (io.ReadCloser, error) {
+			return os.Open(output)
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(manifest).To(ConsistOf(HaveField("RepoTags",
+			ConsistOf("localhost:5000/team/vpp-operator:v1.2.3-rc.1"))))
 	})
 })
 

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -86,7 +87,8 @@ func main() {
 	flag.StringVar(&opts.arch, "arch", runtime.GOARCH, "GOARCH of the binary and the image.")
 	flag.StringVar(&opts.version, "version", "dev", "Version for the image's labels.")
 	flag.StringVar(&opts.revision, "revision", "", "Source revision for the image's labels.")
-	flag.StringVar(&tag, "tag", "vpp-operator:dev", "Tag the tarball gives the image.")
+	flag.StringVar(&tag, "tag", "vpp-operator:dev",
+		"Reference the tarball tags the image with, such as "+exampleTag+"; the tag is required.")
 	flag.StringVar(&output, "output", "", "Path of the image tarball to write.")
 	flag.Parse()
 
@@ -100,9 +102,9 @@ func run(opts options, tag, output string) error {
 	if opts.binary == "" || output == "" {
 		return errors.New("--binary and --output are required")
 	}
-	ref, err := name.NewTag(tag)
+	ref, err := imageTag(tag)
 	if err != nil {
-		return fmt.Errorf("--tag: %w", err)
+		return err
 	}
 
 	img, err := build(opts)
@@ -123,6 +125,32 @@ func run(opts options, tag, output string) error {
 	fmt.Printf("wrote %s: %s, manifest %s, image ID %s (what docker images shows after docker load)\n",
 		output, ref, digest, id)
 	return nil
+}
+
+// exampleTag is the kind of reference --tag takes, for messages.
+const exampleTag = "registry.example/vpp-operator:1.0.0"
+
+// imageTag parses --tag, which `make image` sets from IMG. It must name a tag: without one the
+// tarball would quietly tag the image latest, where build-installer refuses an IMG that names
+// neither a tag nor a digest.
+func imageTag(reference string) (name.Tag, error) {
+	// A digest names an image already built; this one's is known only once it is.
+	if strings.Contains(reference, "@") {
+		return name.Tag{}, fmt.Errorf("IMG='%s' (--tag) names a digest, which the image is given only "+
+			"once it is built: give a tag, such as %s", reference, exampleTag)
+	}
+	// The tag follows the last path component; a colon before it is a registry's port.
+	lastComponent := reference[strings.LastIndex(reference, "/")+1:]
+	if !strings.Contains(lastComponent, ":") {
+		return name.Tag{}, fmt.Errorf("IMG='%s' (--tag) is not an image reference with a tag, such "+
+			"as %s: without one the image would be tagged latest", reference, exampleTag)
+	}
+	ref, err := name.NewTag(reference)
+	if err != nil {
+		return name.Tag{}, fmt.Errorf("IMG='%s' (--tag) is not an image reference with a tag, such "+
+			"as %s: %w", reference, exampleTag, err)
+	}
+	return ref, nil
 }
 
 // build assembles the image: an empty base, one layer, and a config that runs /manager as the

@@ -136,6 +136,50 @@ wins): the pods' selector labels and default container, the monitors' chart labe
   "holds a tag or a digest: give the repository alone, set the tag in image.tag or the digest in image.digest") }}
 {{- end }}
 {{- /*
+The OCI distribution grammar, which container runtimes check when they pull: lower-case path
+components of letters and digits joined by ".", "_", "__" or dashes, after an optional registry
+host, which is one only with a "." or a port in it, or localhost (any other first component is
+a path on Docker Hub).
+*/}}
+{{- $component := "[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*" }}
+{{- $label := "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?" }}
+{{- $host := printf "(%s([.]%s)+(:[0-9]+)?|%s:[0-9]+|localhost)" $label $label $label }}
+{{- if not (regexMatch (printf "^(%s/)?%s(/%s)*$" $host $component $component) .Values.image.repository) }}
+{{- fail (printf "%s %q %s"
+  "image.repository" .Values.image.repository
+  "is not a repository a container runtime can pull: after an optional registry host[:port], give a lower-case path of letters and digits joined by ., _, __ or -, such as registry.example:5000/team/vpp-operator") }}
+{{- end }}
+{{- /*
+Values the manager refuses when it starts, so that the install fails instead of the pod. An
+endpoint's port must be a TCP port: the NetworkPolicy opens it.
+*/}}
+{{- range $value := list "graphEndpoint" "authorityHost" }}
+{{- with get $.Values.manager $value }}
+{{- $port := include "vpp-operator.urlPort" . }}
+{{- if or (lt (atoi $port) 1) (gt (atoi $port) 65535) }}
+{{- fail (printf "manager.%s %q names port %s, which is no TCP port: give a port from 1 to 65535, or none for 443"
+  $value . $port) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /*
+The schema has checked the durations' syntax, which has no sign; the manager also refuses a
+request timeout or write window of zero, and any duration beyond Go's limit of about 292 years.
+*/}}
+{{- range $value, $example := dict "graphRequestTimeout" "30s" "appWriteWindow" "20s" "expiryWarning" "720h" }}
+{{- with get $.Values.manager $value }}
+{{- $nanoseconds := include "vpp-operator.durationNanoseconds" . | float64 }}
+{{- if ge $nanoseconds 9.223372036854775807e18 }}
+{{- fail (printf "manager.%s is %q, longer than the manager can hold (about 292 years): give a shorter duration, such as %s"
+  $value . $example) }}
+{{- end }}
+{{- if and (lt $nanoseconds 1.0) (ne $value "expiryWarning") }}
+{{- fail (printf "manager.%s is %q: the manager needs a positive duration (at least 1ns); give one such as %s, or null for the manager's default"
+  $value . $example) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /*
 Flags the chart sets from values: given again in manager.extraArgs, the manager would take
 the last, and the Service, ServiceMonitor, NetworkPolicy, RBAC and notes would describe the
 values instead of what runs.
@@ -163,9 +207,31 @@ values instead of what runs.
 {{- end }}
 {{- end }}
 
-{{/* The port of an HTTPS URL: the one it names, or 443. */}}
+{{/*
+The port of an HTTPS URL, as the manager dials it: the one it names, in decimal, or 443. The
+schema has checked that the URL's host is a name or an address in brackets.
+*/}}
 {{- define "vpp-operator.urlPort" -}}
-{{- (regexFind ":[0-9]+$" (urlParse .).host | trimPrefix ":") | default "443" }}
+{{- $authority := regexReplaceAll "^https://([^/]*).*$" . "${1}" }}
+{{- $port := regexFind ":[0-9]*$" $authority | trimPrefix ":" }}
+{{- /* Leading zeros would make Helm's int read the port as octal. */}}
+{{- regexReplaceAll "^0+([0-9])" $port "${1}" | default "443" }}
+{{- end }}
+
+{{/*
+How many nanoseconds a Go duration such as 1h30m or 0.5s is, as the manager's flags read it:
+each part is cut to whole nanoseconds, then the parts are added. Helm 3 has no duration
+functions; the schema has checked the syntax.
+*/}}
+{{- define "vpp-operator.durationNanoseconds" -}}
+{{- $units := dict "ns" 1 "us" 1000 "µs" 1000 "ms" 1000000 "s" 1000000000
+  "m" 60000000000 "h" 3600000000000 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9.]+[^0-9.]+" . -1 }}
+{{- $number := regexFind "^[0-9.]+" . }}
+{{- $total = addf $total (mulf $number (get $units (trimPrefix $number .)) | floor) }}
+{{- end }}
+{{- $total }}
 {{- end }}
 
 {{/* The manager's arguments, one per line, as a YAML list. */}}
