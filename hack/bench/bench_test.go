@@ -120,7 +120,7 @@ var _ = Describe("The benchmark's flags", func() {
 		Expect(c.extraFlags).To(BeEmpty())
 
 		c, err = parseConfig([]string{"-tokens", "500", "-tenants", "10", "-skip-baseline",
-			"-steady-period", "2h", "-out", "/tmp/trial"})
+			"-steady-period", "2h", "-out", "trial-results"})
 		Expect(err).NotTo(HaveOccurred())
 		Expect((&results{cfg: c}).flags()).To(Equal(
 			"-tokens 500 -tenants 10 -latency 150ms -jitter 50ms -skip-baseline=true -steady-period=2h0m0s"),
