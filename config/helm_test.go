@@ -1049,16 +1049,9 @@ type helmCommand struct {
 // section (in its code blocks) that has, or lacks, --take-ownership. A flag the specs do not
 // mirror fails the spec, so the README cannot drift from what they run.
 func readmeHelm(verb string, takeOwnership bool) helmCommand {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
-	ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	_, section, found := strings.Cut(string(readme), "\n### Install with Helm\n")
-	ExpectWithOffset(1, found).To(BeTrue(), "the README has no section Install with Helm")
-	if end := strings.Index(section, "\n## "); end >= 0 {
-		section = section[:end]
-	}
-
+	GinkgoHelper()
 	var commands []helmCommand
-	blocks := strings.Split(section, "```")
+	blocks := strings.Split(readmeSection("Install with Helm"), "```")
 	for i := 1; i < len(blocks); i += 2 {
 		block := strings.ReplaceAll(blocks[i], "\\\n", " ")
 		for line := range strings.Lines(block) {
@@ -1077,7 +1070,7 @@ func readmeHelm(verb string, takeOwnership bool) helmCommand {
 				case "-n", "--namespace", "--set", "-f", "--values":
 					j++ // the specs' own namespace and values
 				default:
-					ExpectWithOffset(1, fields[j]).NotTo(HavePrefix("-"),
+					Expect(fields[j]).NotTo(HavePrefix("-"),
 						"the README's helm %s uses a flag the specs do not mirror", verb)
 				}
 			}
@@ -1086,7 +1079,7 @@ func readmeHelm(verb string, takeOwnership bool) helmCommand {
 			}
 		}
 	}
-	ExpectWithOffset(1, commands).To(HaveLen(1),
+	Expect(commands).To(HaveLen(1),
 		"helm %s commands in the README with --take-ownership %v", verb, takeOwnership)
 	return commands[0]
 }

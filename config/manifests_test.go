@@ -522,16 +522,9 @@ var _ = Describe("config/default", func() {
 // readmeDeletions returns the objects the commands of the README's "Install with kustomize"
 // section delete by name, as "<kind>/<name>": the way to uninstall and keep the CRD.
 func readmeDeletions() []string {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
-	ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	_, section, found := strings.Cut(string(readme), "\n### Install with kustomize\n")
-	ExpectWithOffset(1, found).To(BeTrue(), "the README has no section Install with kustomize")
-	if end := strings.Index(section, "\n#"); end >= 0 {
-		section = section[:end]
-	}
-
+	GinkgoHelper()
 	var deleted []string
-	for line := range strings.Lines(section) {
+	for line := range strings.Lines(readmeSection("Install with kustomize")) {
 		fields := strings.Fields(line)
 		if len(fields) < 4 || fields[0] != "kubectl" || fields[1] != "delete" ||
 			strings.HasPrefix(fields[2], "-") {
@@ -874,4 +867,20 @@ func secretWrites(rule rbacv1.PolicyRule) []string {
 
 func rule(apiGroups, resources []string, verbs ...string) rbacv1.PolicyRule {
 	return rbacv1.PolicyRule{APIGroups: apiGroups, Resources: resources, Verbs: verbs}
+}
+
+// readmeSection returns the text of the README's "### <title>" section, up to the next
+// heading of its level or above.
+func readmeSection(title string) string {
+	GinkgoHelper()
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	Expect(err).NotTo(HaveOccurred())
+	_, section, found := strings.Cut(string(readme), "\n### "+title+"\n")
+	Expect(found).To(BeTrue(), "the README has no section %s", title)
+	for _, heading := range []string{"\n## ", "\n### "} {
+		if end := strings.Index(section, heading); end >= 0 {
+			section = section[:end]
+		}
+	}
+	return section
 }
