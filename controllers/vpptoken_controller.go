@@ -125,9 +125,9 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return r.commitCached(ctx, orig, &tok, r.checkExpiry(&tok, now))
 	}
 
-	decision, err := r.decide(ctx, &tok, now)
+	decision, creds, err := r.decide(ctx, &tok, now)
 	if err == nil && decision.Action != schedule.Wait {
-		decision, err = r.confirm(ctx, &tok, now)
+		decision, creds, err = r.confirm(ctx, &tok, now)
 		orig = tok.DeepCopy()
 	}
 	if err != nil {
@@ -140,7 +140,7 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	logger.V(1).Info("due", "why", decision.Why)
 
-	paced, err := r.act(ctx, &tok, decision.Action, now)
+	paced, err := r.act(ctx, &tok, decision.Action, creds, now)
 	if err != nil || paced > 0 {
 		return ctrl.Result{RequeueAfter: paced}, err
 	}
@@ -163,15 +163,17 @@ func (r *VppTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{RequeueAfter: min(tok.Status.NextSyncTime.Sub(now), expiryWait)}, nil
 }
 
-// act syncs or polls the token and records the outcome in its status. It
-// returns only Kubernetes API errors, Graph failures land in the status, and a
-// positive wait when the app's write pace holds the sync back; then the status
-// is left as it was.
+// act syncs or polls the token and records the outcome in its status, with
+// the credentials deciding read, or else reads them. It returns only
+// Kubernetes API errors, Graph failures land in the status, and a positive
+// wait when the app's write pace holds the sync back; then the status is left
+// as it was.
 func (r *VppTokenReconciler) act(ctx context.Context, tok *intunev1alpha1.VppToken, action schedule.Action,
-	now time.Time) (paced time.Duration, err error) {
-	creds, err := r.loadCredentials(ctx, tok)
-	if err != nil {
-		return 0, err
+	creds *loadedCredentials, now time.Time) (paced time.Duration, err error) {
+	if creds == nil {
+		if creds, err = r.loadCredentials(ctx, tok); err != nil {
+			return 0, err
+		}
 	}
 	target := graph.Target{Cloud: string(tok.Spec.Cloud), TokenID: tok.Spec.TokenID, App: creds.app}
 	if creds.problem == nil && action == schedule.Sync && r.Pacer != nil {
@@ -274,9 +276,9 @@ func (r *VppTokenReconciler) jitter() float64 {
 // behind this controller's own last status write, and a read costs less than
 // calling Graph twice for one due sync.
 func (r *VppTokenReconciler) confirm(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) (
-	schedule.Decision, error) {
+	schedule.Decision, *loadedCredentials, error) {
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(tok), tok); err != nil {
-		return schedule.Decision{}, err
+		return schedule.Decision{}, nil, err
 	}
 	return r.decide(ctx, tok, now)
 }
@@ -295,19 +297,23 @@ func syncRequest(tok *intunev1alpha1.VppToken) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// decide applies the schedule to the token.
-func (r *VppTokenReconciler) decide(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) (schedule.Decision, error) {
-	state, err := r.scheduleState(ctx, tok)
+// decide applies the schedule to the token. It returns the credentials it
+// read to decide, if any, so that a due sync need not read them again.
+func (r *VppTokenReconciler) decide(ctx context.Context, tok *intunev1alpha1.VppToken, now time.Time) (
+	schedule.Decision, *loadedCredentials, error) {
+	state, creds, err := r.scheduleState(ctx, tok)
 	if err != nil {
-		return schedule.Decision{}, err
+		return schedule.Decision{}, nil, err
 	}
-	return schedule.Due(now, state), nil
+	return schedule.Due(now, state), creds, nil
 }
 
 // scheduleState is the part of a token the schedule decides on. For a failing
 // token whose Secret or ServiceAccount has a new resourceVersion it reads the
-// credentials, to tell a change of them from a change of other metadata.
-func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alpha1.VppToken) (schedule.State, error) {
+// credentials, to tell a change of them from a change of other metadata, and
+// returns them.
+func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alpha1.VppToken) (
+	schedule.State, *loadedCredentials, error) {
 	s := tok.Status
 	synced := meta.FindStatusCondition(s.Conditions, intunev1alpha1.ConditionSynced)
 	state := schedule.State{
@@ -321,27 +327,27 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 		SyncRequested:      syncRequest(tok) != "" && syncRequest(tok) != s.LastHandledSyncRequest,
 	}
 	if !state.Failing {
-		return state, nil
+		return state, nil, nil
 	}
 
 	version, err := r.credentialsResourceVersion(ctx, tok)
 	if err != nil {
-		return state, err
+		return state, nil, err
 	}
 	key := client.ObjectKeyFromObject(tok)
 	used, known := r.usedCredentials.Load(key)
 	if version == s.CredentialsResourceVersion && known {
-		return state, nil
+		return state, nil, nil
 	}
 	creds, err := r.loadCredentials(ctx, tok)
 	if err != nil {
-		return state, err
+		return state, nil, err
 	}
 	if version == s.CredentialsResourceVersion {
 		// First look since a restart at a Secret the last attempt used: its
 		// credentials are the baseline for later changes.
 		r.usedCredentials.Store(key, creds.fingerprint())
-		return state, nil
+		return state, creds, nil
 	}
 	state.CredentialsChanged = !known || used != creds.fingerprint()
 	if !state.CredentialsChanged {
@@ -350,7 +356,7 @@ func (r *VppTokenReconciler) scheduleState(ctx context.Context, tok *intunev1alp
 		// credentials for new.
 		tok.Status.CredentialsResourceVersion = version
 	}
-	return state, nil
+	return state, creds, nil
 }
 
 func timeOf(t *metav1.Time) *time.Time {
