@@ -36,8 +36,6 @@ const (
 	annotationTenantID = "azure.workload.identity/tenant-id"
 )
 
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // tenantPattern accepts a tenant GUID or a verified domain such as
 // contoso.onmicrosoft.com, the two forms the identity platform takes.
 var tenantPattern = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)+)$`)
@@ -133,8 +131,7 @@ func (r *VppTokenReconciler) loadSecret(ctx context.Context, tok *intunev1alpha1
 			keyTenantID, keyClientID, keyClientSecret, source)
 	case hasCert:
 		lc.problem = useCertificate(lc, source, certPEM, keyPEM)
-	}
-	if lc.problem == nil && lc.material == nil {
+	default:
 		lc.problem = missing(fmt.Sprintf("%s has no credential: add the key %s, or %s and %s.",
 			source, keyClientSecret, keyTLSCert, keyTLSKey))
 	}
@@ -205,7 +202,8 @@ func (r *VppTokenReconciler) loadWorkloadIdentity(ctx context.Context, tok *intu
 	}
 
 	key := workloadidentity.Key{Namespace: tok.Namespace, Name: name, UID: sa.UID}
-	issued, err := r.serviceAccountTokens().Get(ctx, key)
+	tokens := r.serviceAccountTokens()
+	issued, err := tokens.Get(ctx, key)
 	switch {
 	case apierrors.IsNotFound(err):
 		lc.problem = missing(fmt.Sprintf("%s was deleted: create it again.", source))
@@ -224,7 +222,6 @@ func (r *VppTokenReconciler) loadWorkloadIdentity(ctx context.Context, tok *intu
 		return nil, fmt.Errorf("requesting a token for ServiceAccount %s: %w", name, err)
 	}
 
-	tokens := r.serviceAccountTokens()
 	lc.app.Assertion = &graph.ClientAssertion{
 		ID:  fmt.Sprintf("serviceaccount:%s/%s/%s", key.Namespace, key.Name, key.UID),
 		Get: func(ctx context.Context) (string, error) { t, err := tokens.Get(ctx, key); return t.Value, err },
@@ -269,7 +266,7 @@ func checkIDs(source string, app graph.AppCredentials, where string) *failure {
 			Message: fmt.Sprintf("%s: the tenant ID must be the Directory (tenant) ID, a GUID, "+
 				"or a domain such as contoso.onmicrosoft.com.", source)}
 	}
-	if !guidPattern.MatchString(app.ClientID) {
+	if !graph.IsGUID(app.ClientID) {
 		return &failure{Reason: intunev1alpha1.ReasonCredentialsInvalid,
 			Message: fmt.Sprintf("%s: the client ID must be the app's Application (client) ID, a GUID.", source)}
 	}

@@ -87,8 +87,9 @@ func keyBody(keyPEM string) string {
 func (w *world) putTLSSecret(name string, c testCertificate) {
 	GinkgoHelper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name}, Type: corev1.SecretTypeTLS}
-	_, err := controllerutilCreateOrUpdate(s, func() {
+	_, err := controllerutil.CreateOrUpdate(ctx, k8sClient, s, func() error {
 		s.Data = map[string][]byte{corev1.TLSCertKey: []byte(c.cert), corev1.TLSPrivateKeyKey: []byte(c.key)}
+		return nil
 	})
 	Expect(err).NotTo(HaveOccurred())
 }
@@ -142,7 +143,10 @@ func federated(clientID string, issuer graphsim.Issuer, ns, sa string) graphsim.
 func (w *world) putServiceAccount(name string, annotations map[string]string) {
 	GinkgoHelper()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name}}
-	_, err := controllerutilCreateOrUpdate(sa, func() { sa.Annotations = annotations })
+	_, err := controllerutil.CreateOrUpdate(ctx, k8sClient, sa, func() error {
+		sa.Annotations = annotations
+		return nil
+	})
 	Expect(err).NotTo(HaveOccurred())
 }
 
@@ -417,17 +421,11 @@ func claimsOf(jwt string) map[string]any {
 	GinkgoHelper()
 	parts := strings.Split(jwt, ".")
 	Expect(parts).To(HaveLen(3))
-	raw, err := base64RawURL(parts[1])
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
 	Expect(err).NotTo(HaveOccurred())
 	claims := map[string]any{}
 	Expect(json.Unmarshal(raw, &claims)).To(Succeed())
 	return claims
-}
-
-func base64RawURL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
-
-func controllerutilCreateOrUpdate(obj client.Object, mutate func()) (controllerutil.OperationResult, error) {
-	return controllerutil.CreateOrUpdate(ctx, k8sClient, obj, func() error { mutate(); return nil })
 }
 
 // requestSync sets the sync-requested-at annotation with a merge patch, which

@@ -202,7 +202,7 @@ func summariseAuthError(authority string, err error, now time.Time) error {
 	if oauthErrorCode.MatchString(reply.Error) {
 		ae.ErrorCode = reply.Error
 	}
-	if guid.MatchString(reply.CorrelationID) {
+	if IsGUID(reply.CorrelationID) {
 		ae.CorrelationID = reply.CorrelationID
 	}
 	if len(reply.ErrorCodes) > 0 {
@@ -217,6 +217,10 @@ var (
 	oauthErrorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
 	guid           = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
+
+// IsGUID says whether s is a GUID in its usual 8-4-4-4-12 hex form, as Entra ID writes
+// client and correlation IDs.
+func IsGUID(s string) bool { return guid.MatchString(s) }
 
 // aadstsFromDescription reads the number of a leading "AADSTSnnnn:".
 func aadstsFromDescription(desc string) int {
