@@ -20,7 +20,12 @@ func (s *Server) holdBack(ctx context.Context) bool {
 	if s.latency == 0 && s.jitter == 0 {
 		return true
 	}
-	t := time.NewTimer(replyDelay(s.latency, s.jitter, rand.Float64()))
+	return sleep(ctx, replyDelay(s.latency, s.jitter, rand.Float64()))
+}
+
+// sleep waits for d, or until ctx ends; it reports whether it waited out d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

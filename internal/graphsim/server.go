@@ -285,15 +285,9 @@ func (s *Server) record(r Request) {
 // applyFault answers the request as the fault says. It reports whether the
 // fault took the request over; a fault with only a Delay lets it go on.
 func (s *Server) applyFault(ctx context.Context, w http.ResponseWriter, f *Fault, entry *Request, body func(status int) string) bool {
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			entry.Status = 0
-			return true
-		}
+	if f.Delay > 0 && !sleep(ctx, f.Delay) {
+		entry.Status = 0
+		return true
 	}
 	if f.Reset {
 		entry.Status = 0
