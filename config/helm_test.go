@@ -427,16 +427,10 @@ var _ = Describe("The Helm chart", func() {
 						message.Error())
 				}
 
-				for _, object := range install.objects {
-					// Forced: the CRD's labels may belong to the release the lifecycle
-					// specs below installed for real, and which manager owns a field is
-					// not what these dry runs check.
-					apply := client.ApplyConfigurationFromUnstructured(object.DeepCopy())
-					err := c.Apply(ctx, apply, client.FieldOwner(fieldOwner),
-						client.ForceOwnership, client.DryRunAll)
-					Expect(err).NotTo(HaveOccurred(), describe(object))
-					Expect(warnings.take()).To(BeEmpty(), describe(object))
-				}
+				// Forced: the CRD's labels may belong to the release the lifecycle specs
+				// below installed for real, and which manager owns a field is not what
+				// these dry runs check.
+				expectDryRunApplies(c, warnings, install.objects, client.ForceOwnership)
 
 				Expect(install.args()).To(ContainElements(tc.args))
 				install.checkReferences()
@@ -1154,28 +1148,18 @@ func chartValues(text string) map[string]any {
 }
 
 func (i chartInstall) ofKind(kind string) []*unstructured.Unstructured {
-	var objects []*unstructured.Unstructured
-	for _, object := range i.objects {
-		if object.GetKind() == kind {
-			objects = append(objects, object)
-		}
-	}
-	return objects
+	return ofKind(i.objects, kind)
 }
 
 // only returns the one object of a kind, failing the spec when there are more or none.
 func (i chartInstall) only(kind string) *unstructured.Unstructured {
-	objects := i.ofKind(kind)
-	ExpectWithOffset(1, objects).To(HaveLen(1), "objects of kind %s", kind)
-	return objects[0]
+	GinkgoHelper()
+	return only(i.objects, kind)
 }
 
 func (i chartInstall) named(kind, name string) *unstructured.Unstructured {
-	index := slices.IndexFunc(i.objects, func(o *unstructured.Unstructured) bool {
-		return o.GetKind() == kind && o.GetName() == name
-	})
-	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "no %s %s", kind, name)
-	return i.objects[index]
+	GinkgoHelper()
+	return objectNamed(i.objects, kind, name)
 }
 
 // kinds lists the kinds of the objects, each once.
@@ -1235,14 +1219,8 @@ func (i chartInstall) bindingPurposes() []string {
 	type rules struct {
 		Rules []rbacv1.PolicyRule `json:"rules"`
 	}
-	var known []*unstructured.Unstructured
-	for _, kind := range []string{"ClusterRole", "Role"} {
-		for _, object := range renderedWithPrometheus {
-			if object.GetKind() == kind {
-				known = append(known, object)
-			}
-		}
-	}
+	known := slices.Concat(ofKind(renderedWithPrometheus, "ClusterRole"),
+		ofKind(renderedWithPrometheus, "Role"))
 	applied := map[string]*unstructured.Unstructured{}
 	for _, object := range i.objects {
 		applied[describe(object)] = object
@@ -1308,10 +1286,7 @@ func (i chartInstall) checkReferences() {
 	for _, object := range i.ofKind("NetworkPolicy") {
 		var policy networkingv1.NetworkPolicy
 		toTyped(object, &policy)
-		selector, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(selector.Empty()).To(BeFalse(), "an empty selector selects every pod")
-		Expect(selector.Matches(pods)).To(BeTrue())
+		expectSelectsPodsOf(&policy, deployment)
 	}
 
 	for _, object := range i.ofKind("Service") {
@@ -1360,24 +1335,15 @@ func (i chartInstall) checkHardening() {
 	for _, object := range i.ofKind("NetworkPolicy") {
 		var policy networkingv1.NetworkPolicy
 		toTyped(object, &policy)
-		var allowed []string
-		for _, rule := range policy.Spec.Ingress {
-			Expect(rule.Ports).NotTo(BeEmpty(), "an ingress rule without ports opens all")
-			allowed = append(allowed, portKeys(rule.Ports)...)
-		}
-		Expect(distinct(allowed)).To(ConsistOf(listeningPorts(manager)))
+		expectIngressOnlyTo(&policy, manager)
 	}
 }
 
 // kustomizeObject returns the object of config/default, with config/prometheus, that has
 // the kind and name.
 func kustomizeObject(kind, name string) *unstructured.Unstructured {
-	index := slices.IndexFunc(renderedWithPrometheus, func(o *unstructured.Unstructured) bool {
-		return o.GetKind() == kind && o.GetName() == name
-	})
-	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "kustomize renders no %s %s",
-		kind, name)
-	return renderedWithPrometheus[index]
+	GinkgoHelper()
+	return objectNamed(renderedWithPrometheus, kind, name)
 }
 
 // alertSource returns config/prometheus/prometheus_rule.yaml, the one source of the alerts.

@@ -58,7 +58,7 @@ var _ = Describe("config/default", func() {
 
 		BeforeAll(func() {
 			c, warnings = newRecordingClient()
-			namespace := only("Namespace").DeepCopy()
+			namespace := only(rendered, "Namespace").DeepCopy()
 			Expect(c.Apply(ctx, client.ApplyConfigurationFromUnstructured(namespace),
 				client.FieldOwner(fieldOwner))).To(Succeed())
 			warnings.take()
@@ -73,29 +73,19 @@ var _ = Describe("config/default", func() {
 		})
 
 		It("accepts every object in a server-side apply with dry-run, without warnings", func() {
-			for _, object := range rendered {
-				apply := client.ApplyConfigurationFromUnstructured(object.DeepCopy())
-				err := c.Apply(ctx, apply, client.FieldOwner(fieldOwner), client.DryRunAll)
-				Expect(err).NotTo(HaveOccurred(), describe(object))
-				Expect(warnings.take()).To(BeEmpty(), describe(object))
-			}
+			expectDryRunApplies(c, warnings, rendered)
 		})
 
 		It("accepts config/prometheus's ServiceMonitor and PrometheusRule in a server-side "+
 			"apply with dry-run, without warnings", func() {
 			monitoring := prometheusObjects()
 			Expect(monitoring).To(HaveLen(2))
-			for _, object := range monitoring {
-				apply := client.ApplyConfigurationFromUnstructured(object.DeepCopy())
-				err := c.Apply(ctx, apply, client.FieldOwner(fieldOwner), client.DryRunAll)
-				Expect(err).NotTo(HaveOccurred(), describe(object))
-				Expect(warnings.take()).To(BeEmpty(), describe(object))
-			}
+			expectDryRunApplies(c, warnings, monitoring)
 		})
 
 		It("refuses a ServiceMonitor whose endpoint is misspelt, so the one above was checked",
 			func() {
-				monitor := objectOfKind(prometheusObjects(), "ServiceMonitor").DeepCopy()
+				monitor := only(prometheusObjects(), "ServiceMonitor").DeepCopy()
 				endpoints, _, err := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
 				Expect(err).NotTo(HaveOccurred())
 				endpoints[0].(map[string]any)["scheme"] = "htps"
@@ -202,7 +192,7 @@ var _ = Describe("config/default", func() {
 
 		It("runs as the ServiceAccount, which mounts no token into any pod", func() {
 			account := &corev1.ServiceAccount{}
-			toTyped(only("ServiceAccount"), account)
+			toTyped(only(rendered, "ServiceAccount"), account)
 			Expect(pod.ServiceAccountName).To(Equal(account.Name))
 			Expect(account.AutomountServiceAccountToken).To(HaveValue(BeFalse()))
 			Expect(pod.AutomountServiceAccountToken).To(HaveValue(BeFalse()),
@@ -254,15 +244,12 @@ var _ = Describe("config/default", func() {
 		BeforeEach(func() {
 			deployment = managerDeployment()
 			policy = &networkingv1.NetworkPolicy{}
-			toTyped(only("NetworkPolicy"), policy)
+			toTyped(only(rendered, "NetworkPolicy"), policy)
 		})
 
 		It("selects the manager's pods, and only them", func() {
 			Expect(policy.Namespace).To(Equal(deployment.Namespace))
-			selector, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(selector.Empty()).To(BeFalse(), "an empty selector selects every pod")
-			Expect(selector.Matches(labels.Set(deployment.Spec.Template.Labels))).To(BeTrue())
+			expectSelectsPodsOf(policy, deployment)
 		})
 
 		It("restricts both directions", func() {
@@ -271,13 +258,7 @@ var _ = Describe("config/default", func() {
 		})
 
 		It("lets in exactly the ports the manager listens on", func() {
-			manager := containerNamed(deployment.Spec.Template.Spec, "manager")
-			var allowed []string
-			for _, rule := range policy.Spec.Ingress {
-				Expect(rule.Ports).NotTo(BeEmpty(), "an ingress rule without ports opens all")
-				allowed = append(allowed, portKeys(rule.Ports)...)
-			}
-			Expect(distinct(allowed)).To(ConsistOf(listeningPorts(manager)))
+			expectIngressOnlyTo(policy, containerNamed(deployment.Spec.Template.Spec, "manager"))
 		})
 
 		It("lets out only DNS, the API server and HTTPS, to any address", func() {
@@ -306,7 +287,7 @@ var _ = Describe("config/default", func() {
 			deployment = managerDeployment()
 			manager = containerNamed(deployment.Spec.Template.Spec, "manager")
 			service = &corev1.Service{}
-			toTyped(only("Service"), service)
+			toTyped(only(rendered, "Service"), service)
 		})
 
 		It("is served on the container port named metrics, with authentication", func() {
@@ -340,7 +321,7 @@ var _ = Describe("config/default", func() {
 
 		It("is reachable through the NetworkPolicy from any address", func() {
 			policy := &networkingv1.NetworkPolicy{}
-			toTyped(only("NetworkPolicy"), policy)
+			toTyped(only(rendered, "NetworkPolicy"), policy)
 			port := containerPortNamed(manager, metricsContainerPort)
 			Expect(port).NotTo(BeNil())
 
@@ -359,7 +340,7 @@ var _ = Describe("config/default", func() {
 
 			BeforeEach(func() {
 				monitor = &serviceMonitor{}
-				toTyped(objectOfKind(prometheusObjects(), "ServiceMonitor"), monitor)
+				toTyped(only(prometheusObjects(), "ServiceMonitor"), monitor)
 			})
 
 			It("adds only the ServiceMonitor and the PrometheusRule to config/default", func() {
@@ -375,7 +356,7 @@ var _ = Describe("config/default", func() {
 				for _, object := range prometheusObjects() {
 					Expect(object.GetNamespace()).To(Equal(deployment.Namespace), describe(object))
 				}
-				rule := objectOfKind(prometheusObjects(), "PrometheusRule")
+				rule := only(prometheusObjects(), "PrometheusRule")
 				Expect(rule.GetName()).To(Equal("vpp-operator-alerts"))
 			})
 
@@ -449,7 +430,7 @@ var _ = Describe("config/default", func() {
 				"vpp-operator-metrics-auth-rolebinding"), binding)
 			Expect(binding.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName,
 				Kind: "ClusterRole", Name: "vpp-operator-metrics-auth-role"}))
-			account := only("ServiceAccount")
+			account := only(rendered, "ServiceAccount")
 			Expect(binding.Subjects).To(ConsistOf(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind,
 				Name: account.GetName(), Namespace: account.GetNamespace()}))
 			Expect(account.GetName()).To(Equal(managerDeployment().Spec.Template.Spec.
@@ -461,7 +442,9 @@ var _ = Describe("config/default", func() {
 				"ClusterRole vpp-operator-metrics-reader", ConsistOf(rbacv1.PolicyRule{
 					NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"},
 				})))
-			for _, object := range slices.Concat(ofKind("RoleBinding"), ofKind("ClusterRoleBinding")) {
+			bindings := slices.Concat(ofKind(rendered, "RoleBinding"),
+				ofKind(rendered, "ClusterRoleBinding"))
+			for _, object := range bindings {
 				binding := &rbacv1.ClusterRoleBinding{}
 				toTyped(object, binding)
 				Expect(binding.RoleRef.Name).NotTo(Equal("vpp-operator-metrics-reader"),
@@ -551,29 +534,36 @@ func prometheusObjects() []*unstructured.Unstructured {
 	return added
 }
 
-// objectOfKind returns the one object of a kind among objects, failing the spec when there
-// are more or none.
-func objectOfKind(objects []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
-	index := slices.IndexFunc(objects, func(o *unstructured.Unstructured) bool {
-		return o.GetKind() == kind
-	})
-	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "no object of kind %s", kind)
-	more := slices.ContainsFunc(objects[index+1:], func(o *unstructured.Unstructured) bool {
-		return o.GetKind() == kind
-	})
-	ExpectWithOffset(1, more).To(BeFalse(), "more than one object of kind %s", kind)
-	return objects[index]
+// ofKind returns the objects of a kind among objects, in their order.
+func ofKind(objects []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var found []*unstructured.Unstructured
+	for _, object := range objects {
+		if object.GetKind() == kind {
+			found = append(found, object)
+		}
+	}
+	return found
 }
 
-// objectNamed returns the object of a kind and name among objects, failing the spec when
-// there is none.
+// only returns the one object of a kind among objects, failing the spec when there are more
+// or none.
+func only(objects []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	GinkgoHelper()
+	found := ofKind(objects, kind)
+	Expect(found).To(HaveLen(1), "objects of kind %s", kind)
+	return found[0]
+}
+
+// objectNamed returns the first object of a kind and name among objects, failing the spec
+// when there is none.
 func objectNamed(
 	objects []*unstructured.Unstructured, kind, name string,
 ) *unstructured.Unstructured {
+	GinkgoHelper()
 	index := slices.IndexFunc(objects, func(o *unstructured.Unstructured) bool {
 		return o.GetKind() == kind && o.GetName() == name
 	})
-	ExpectWithOffset(1, index).NotTo(BeNumerically("<", 0), "no %s %s", kind, name)
+	Expect(index).NotTo(BeNumerically("<", 0), "no %s %s", kind, name)
 	return objects[index]
 }
 
@@ -598,24 +588,6 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
-// ofKind returns the rendered objects of a kind.
-func ofKind(kind string) []*unstructured.Unstructured {
-	var objects []*unstructured.Unstructured
-	for _, object := range rendered {
-		if object.GetKind() == kind {
-			objects = append(objects, object)
-		}
-	}
-	return objects
-}
-
-// only returns the one rendered object of a kind, failing the spec when there are more or none.
-func only(kind string) *unstructured.Unstructured {
-	objects := ofKind(kind)
-	ExpectWithOffset(1, objects).To(HaveLen(1), "rendered objects of kind %s", kind)
-	return objects[0]
-}
-
 // toTyped converts a rendered object into its Go type.
 func toTyped(object *unstructured.Unstructured, into any) {
 	err := runtime.DefaultUnstructuredConverter.FromUnstructured(object.Object, into)
@@ -628,7 +600,7 @@ func describe(object *unstructured.Unstructured) string {
 
 func managerDeployment() *appsv1.Deployment {
 	deployment := &appsv1.Deployment{}
-	toTyped(only("Deployment"), deployment)
+	toTyped(only(rendered, "Deployment"), deployment)
 	return deployment
 }
 
@@ -805,12 +777,34 @@ func distinct(values []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(values)))
 }
 
+// expectSelectsPodsOf expects the NetworkPolicy's pod selector to select the Deployment's
+// pods, and not to be empty, which would select every pod of the namespace.
+func expectSelectsPodsOf(policy *networkingv1.NetworkPolicy, deployment *appsv1.Deployment) {
+	GinkgoHelper()
+	selector, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(selector.Empty()).To(BeFalse(), "an empty selector selects every pod")
+	Expect(selector.Matches(labels.Set(deployment.Spec.Template.Labels))).To(BeTrue())
+}
+
+// expectIngressOnlyTo expects the NetworkPolicy to let in exactly the ports the manager
+// listens on, each ingress rule naming its ports.
+func expectIngressOnlyTo(policy *networkingv1.NetworkPolicy, manager corev1.Container) {
+	GinkgoHelper()
+	var allowed []string
+	for _, rule := range policy.Spec.Ingress {
+		Expect(rule.Ports).NotTo(BeEmpty(), "an ingress rule without ports opens all")
+		allowed = append(allowed, portKeys(rule.Ports)...)
+	}
+	Expect(distinct(allowed)).To(ConsistOf(listeningPorts(manager)))
+}
+
 // policyRules returns the rules of the rendered objects of the given kinds, keyed by
 // "<kind> <name>".
 func policyRules(kinds ...string) map[string][]rbacv1.PolicyRule {
 	rules := map[string][]rbacv1.PolicyRule{}
 	for _, kind := range kinds {
-		for _, object := range ofKind(kind) {
+		for _, object := range ofKind(rendered, kind) {
 			var role struct {
 				Rules []rbacv1.PolicyRule `json:"rules"`
 			}

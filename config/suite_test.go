@@ -190,6 +190,23 @@ func (r *warningRecorder) take() []string {
 	return taken
 }
 
+// expectDryRunApplies applies each object in a server-side apply with dry-run, as the
+// specs' field owner and with opts, and expects the API server to accept each without a
+// warning. warnings is c's recorder: a warning left from an earlier call fails the first
+// object.
+func expectDryRunApplies(c client.Client, warnings *warningRecorder,
+	objects []*unstructured.Unstructured, opts ...client.ApplyOption,
+) {
+	GinkgoHelper()
+	opts = append([]client.ApplyOption{client.FieldOwner(fieldOwner), client.DryRunAll}, opts...)
+	for _, object := range objects {
+		apply := client.ApplyConfigurationFromUnstructured(object.DeepCopy())
+		err := c.Apply(ctx, apply, opts...)
+		Expect(err).NotTo(HaveOccurred(), describe(object))
+		Expect(warnings.take()).To(BeEmpty(), describe(object))
+	}
+}
+
 // newRecordingClient returns a client of the test API server whose replies' warnings are
 // kept in the returned recorder instead of being logged.
 func newRecordingClient() (client.Client, *warningRecorder) {

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/template"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vpp-operator/vpp-operator/internal/metrics"
 )
 
 // ruleFile is the PrometheusRule kustomize installs and the Helm chart copies its groups from.
@@ -131,9 +133,10 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 	It("keeps firing through a gap in the series, as a failed scrape leaves", func() {
 		series := append([]string{
 			// Scrapes fail from 100m to 105m: Prometheus marks the series stale.
-			contoso.series(expirationMetric, fmt.Sprintf("%dx99 stale _x5 %dx%d", 10*day, 10*day, samples-106)),
-			contoso.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
-			contoso.series(intervalMetric, constant(12*hour)),
+			contoso.series(metrics.TokenExpiration,
+				fmt.Sprintf("%dx99 stale _x5 %dx%d", 10*day, 10*day, samples-106)),
+			contoso.series(metrics.TokenLastSuccess, fmt.Sprintf("0+60x%d", samples)),
+			contoso.series(metrics.TokenSyncInterval, constant(12*hour)),
 		}, operatorUp()...)
 		Expect(alertLabels(firingAt(90*time.Minute, series...))).To(ConsistOf(
 			tokenAlert(expiringSoon, "warning", "tokens", "contoso")))
@@ -168,13 +171,13 @@ var _ = Describe("VppTokenExpiringSoon", func() {
 		expiry := fmt.Sprint(10 * day)
 		series := append([]string{
 			// Graph names the organization after an hour; the other replica knew it from the start.
-			replica1.series(expirationMetric, fmt.Sprintf("%sx60", expiry)),
-			renamed.series(expirationMetric, fmt.Sprintf("_x61 %sx%d", expiry, samples-61)),
-			replica2.series(expirationMetric, constant(10*day)),
-			replica1.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
-			replica2.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
-			replica1.series(intervalMetric, constant(12*hour)),
-			replica2.series(intervalMetric, constant(12*hour)),
+			replica1.series(metrics.TokenExpiration, fmt.Sprintf("%sx60", expiry)),
+			renamed.series(metrics.TokenExpiration, fmt.Sprintf("_x61 %sx%d", expiry, samples-61)),
+			replica2.series(metrics.TokenExpiration, constant(10*day)),
+			replica1.series(metrics.TokenLastSuccess, fmt.Sprintf("0+60x%d", samples)),
+			replica2.series(metrics.TokenLastSuccess, fmt.Sprintf("0+60x%d", samples)),
+			replica1.series(metrics.TokenSyncInterval, constant(12*hour)),
+			replica2.series(metrics.TokenSyncInterval, constant(12*hour)),
 		}, operatorUp()...)
 
 		// Pending since time 0: an alert keyed on the organization would start again at 61m.
@@ -219,8 +222,8 @@ var _ = Describe("VppTokenSyncFailing", func() {
 	It("fires for a token last synced three intervals ago, once that held for 30 minutes", func() {
 		series := append([]string{
 			contoso.expiresAt(365 * day),
-			contoso.series(lastSyncMetric, constant(-3*interval)),
-			contoso.series(intervalMetric, constant(interval)),
+			contoso.series(metrics.TokenLastSuccess, constant(-3*interval)),
+			contoso.series(metrics.TokenSyncInterval, constant(interval)),
 		}, operatorUp()...)
 
 		Expect(firingAt(20*time.Minute, series...)).To(BeEmpty())
@@ -236,8 +239,8 @@ var _ = Describe("VppTokenSyncFailing", func() {
 		series := append([]string{
 			contoso.expiresAt(365 * day),
 			// Synced every minute for an hour, then never again.
-			contoso.series(lastSyncMetric, fmt.Sprintf("0+60x60 3600x%d", samples-60)),
-			contoso.series(intervalMetric, constant(interval)),
+			contoso.series(metrics.TokenLastSuccess, fmt.Sprintf("0+60x60 3600x%d", samples-60)),
+			contoso.series(metrics.TokenSyncInterval, constant(interval)),
 		}, operatorUp()...)
 
 		// Two intervals after the last sync is 90m; 30 minutes more is 120m.
@@ -253,7 +256,7 @@ var _ = Describe("VppTokenSyncFailing", func() {
 
 	It("fires for a token that never synced successfully, once that held for 30 minutes", func() {
 		series := append([]string{
-			contoso.series(intervalMetric, constant(12*hour)),
+			contoso.series(metrics.TokenSyncInterval, constant(12*hour)),
 		}, operatorUp()...)
 
 		Expect(firingAt(20*time.Minute, series...)).To(BeEmpty())
@@ -266,9 +269,9 @@ var _ = Describe("VppTokenSyncFailing", func() {
 
 	It("stays quiet for a new token whose first sync takes a few minutes", func() {
 		series := append([]string{
-			contoso.series(intervalMetric, constant(12*hour)),
+			contoso.series(metrics.TokenSyncInterval, constant(12*hour)),
 			// The first sync succeeds five minutes after the token appeared.
-			contoso.series(lastSyncMetric, fmt.Sprintf("_x5 300+60x%d", samples-5)),
+			contoso.series(metrics.TokenLastSuccess, fmt.Sprintf("_x5 300+60x%d", samples-5)),
 			contoso.expiresAt(365 * day),
 		}, operatorUp()...)
 		Expect(firingAt(4*time.Hour, series...)).To(BeEmpty())
@@ -279,10 +282,10 @@ var _ = Describe("VppTokenSyncFailing", func() {
 		frequent := token{namespace: "other", name: "contoso", organization: "Fabrikam"}
 		series := append([]string{
 			// Both last synced an hour before time 0.
-			daily.series(lastSyncMetric, constant(-hour)),
-			daily.series(intervalMetric, constant(12*hour)),
-			frequent.series(lastSyncMetric, constant(-hour)),
-			frequent.series(intervalMetric, constant(interval)),
+			daily.series(metrics.TokenLastSuccess, constant(-hour)),
+			daily.series(metrics.TokenSyncInterval, constant(12*hour)),
+			frequent.series(metrics.TokenLastSuccess, constant(-hour)),
+			frequent.series(metrics.TokenSyncInterval, constant(interval)),
 		}, operatorUp()...)
 
 		Expect(alertLabels(firingAt(time.Hour, series...))).To(ConsistOf(
@@ -340,7 +343,7 @@ var _ = Describe("VppTokenNotValid", func() {
 	It("leaves a suspended token alone", func() {
 		series := append([]string{
 			contoso.expiresAt(365 * day),
-			contoso.series(lastSyncMetric, constant(0)),
+			contoso.series(metrics.TokenLastSuccess, constant(0)),
 			contoso.state("invalid", constant(1)),
 		}, operatorUp()...)
 		Expect(firingAt(time.Hour, series...)).To(BeEmpty())
@@ -516,15 +519,6 @@ func tokenAlert(alert, severity, namespace, name string) string {
 		"namespace", namespace, "name", name).String()
 }
 
-// The operator's metric names.
-const (
-	expirationMetric = "vpp_operator_token_expiration_timestamp_seconds"
-	lastSyncMetric   = "vpp_operator_token_last_successful_sync_timestamp_seconds"
-	intervalMetric   = "vpp_operator_token_sync_interval_seconds"
-	warningMetric    = "vpp_operator_expiry_warning_seconds"
-	stateMetric      = "vpp_operator_token_state"
-)
-
 // Durations in seconds, the unit of the metrics.
 const (
 	hour = 60 * 60
@@ -557,13 +551,13 @@ func (t token) series(metric, points string) string {
 
 // state is the token's state series for one state Graph reported.
 func (t token) state(state, points string) string {
-	series := t.series(stateMetric, points)
+	series := t.series(metrics.TokenState, points)
 	return strings.Replace(series, "} ", fmt.Sprintf(",state=%q} ", state), 1)
 }
 
 // expiresAt is the token's expiry series: at seconds after time 0 (before it when negative).
 func (t token) expiresAt(at int64) string {
-	return t.series(expirationMetric, constant(at))
+	return t.series(metrics.TokenExpiration, constant(at))
 }
 
 // healthy returns the series of a token that syncs every minute with a 12h interval and
@@ -571,8 +565,8 @@ func (t token) expiresAt(at int64) string {
 func (t token) healthy(expiresAt int64) []string {
 	return []string{
 		t.expiresAt(expiresAt),
-		t.series(lastSyncMetric, fmt.Sprintf("0+60x%d", samples)),
-		t.series(intervalMetric, constant(12*hour)),
+		t.series(metrics.TokenLastSuccess, fmt.Sprintf("0+60x%d", samples)),
+		t.series(metrics.TokenSyncInterval, constant(12*hour)),
 	}
 }
 
@@ -589,7 +583,7 @@ func operatorWarning(seconds int64) []string {
 		fmt.Sprintf(`up{job="vpp-operator",instance=%q,namespace="vpp-operator-system",pod=%q} %s`,
 			replicaAddress(1), managerPod, constant(1)),
 		fmt.Sprintf(`%s{job="vpp-operator",instance=%q,namespace="vpp-operator-system",pod=%q} %s`,
-			warningMetric, replicaAddress(1), managerPod, constant(seconds)),
+			metrics.ExpiryWarning, replicaAddress(1), managerPod, constant(seconds)),
 	}
 }
 
