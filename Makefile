@@ -209,14 +209,14 @@ run: install ## Run the manager from this machine against the cluster.
 .PHONY: build-installer
 build-installer: $(KUSTOMIZE) ## Write dist/install.yaml: config/default, running image IMG.
 	@mkdir -p dist
-	KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh "$$IMG" > dist/install.yaml.tmp \
+	hack/render-install.sh "$$IMG" > dist/install.yaml.tmp \
 		|| { rm -f dist/install.yaml.tmp; exit 1; }
 	@mv dist/install.yaml.tmp dist/install.yaml
 
 .PHONY: deploy
 deploy: $(KUSTOMIZE) ## Deploy the operator with kustomize, running image IMG.
 	@# Rendered first, so that a refused IMG stops the target instead of applying nothing.
-	manifests=$$(KUSTOMIZE=$(KUSTOMIZE) hack/render-install.sh "$$IMG") && \
+	manifests=$$(hack/render-install.sh "$$IMG") && \
 		printf '%s\n' "$$manifests" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
