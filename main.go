@@ -75,7 +75,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 		"HTTPS URL that replaces every cloud's Graph root, for proxies and tests.")
 	fs.StringVar(&c.authorityHost, "authority-host", "",
 		"HTTPS URL that replaces every cloud's identity platform host, for proxies and tests.")
-	fs.IntVar(&c.maxConcurrentReconciles, "max-concurrent-reconciles", 10,
+	fs.IntVar(&c.maxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
 		"How many VppTokens are synced at the same time.")
 	fs.DurationVar(&c.graphTimeout, "graph-request-timeout", graph.DefaultTimeout,
 		"Time limit of one request to Graph or the identity platform.")

@@ -78,6 +78,10 @@ type VppTokenReconciler struct {
 // DefaultExpiryWarning is the warning window monitoring tools in the field use.
 const DefaultExpiryWarning = 30 * 24 * time.Hour
 
+// DefaultMaxConcurrentReconciles is how many VppTokens the manager syncs at the
+// same time unless --max-concurrent-reconciles says otherwise.
+const DefaultMaxConcurrentReconciles = 10
+
 // ExpiryWindow is the warning window a configured ExpiryWarning gives: zero
 // means DefaultExpiryWarning.
 func ExpiryWindow(configured time.Duration) time.Duration {

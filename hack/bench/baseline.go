@@ -79,8 +79,7 @@ func (b *bench) runBaseline(ctx context.Context) (*baselineResult, error) {
 			}
 		}
 	}
-	want := b.cfg.tokens - res.failures
-	tracker.want = want
+	tracker.setWant(b.cfg.tokens - res.failures)
 	res.ready, err = tracker.wait(ctx, 30*time.Second)
 	res.curve = tracker.curve()
 	if len(res.curve) > 0 {

@@ -15,7 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	intunev1alpha1 "github.com/vpp-operator/vpp-operator/api/v1alpha1"
+	"github.com/vpp-operator/vpp-operator/controllers"
+	"github.com/vpp-operator/vpp-operator/hack/internal/localrun"
 	"github.com/vpp-operator/vpp-operator/internal/graphsim"
+	"github.com/vpp-operator/vpp-operator/internal/pacing"
 )
 
 // config is what the flags set.
@@ -47,18 +50,24 @@ type config struct {
 }
 
 // concurrency is the manager's default --max-concurrent-reconciles.
-const concurrency = 10
+const concurrency = controllers.DefaultMaxConcurrentReconciles
 
-// perAppRate is Intune's documented write rate per app per tenant.
-const perAppRate = 100.0 / 20.0 // per second
+// perAppRate is Intune's documented write rate per app per tenant, per second.
+const perAppRate = float64(pacing.DefaultLimit) * float64(time.Second) / float64(pacing.DefaultWindow)
 
 // floor is the shortest time the limits allow for syncing every token: the
-// Graph calls spread over the workers, or the busiest tenant's writes at one
-// app's rate, whichever is longer.
+// longer of floorTerms.
 func (c *config) floor(busiest int) time.Duration {
-	byLatency := time.Duration(float64(c.tokens) * float64(c.latency) / concurrency)
-	byRate := time.Duration(float64(busiest) / perAppRate * float64(time.Second))
-	return max(byLatency, byRate)
+	return max(c.floorTerms(busiest))
+}
+
+// floorTerms are the two bounds on the time for syncing every token: the
+// Graph calls spread over the workers, and the busiest tenant's writes at one
+// app's rate.
+func (c *config) floorTerms(busiest int) (byLatency, byRate time.Duration) {
+	byLatency = time.Duration(float64(c.tokens) * float64(c.latency) / concurrency)
+	byRate = time.Duration(float64(busiest) / perAppRate * float64(time.Second))
+	return byLatency, byRate
 }
 
 // results is everything one benchmark run measured.
@@ -79,6 +88,9 @@ type bench struct {
 	cfg        *config
 	work       string
 	restConfig *rest.Config
+	// scheme holds client-go's types and the VppToken, for the client and
+	// the in-process manager.
+	scheme     *runtime.Scheme
 	client     client.WithWatch
 	api        *apiServer
 	kubeconfig string
@@ -141,11 +153,11 @@ func run(ctx context.Context, cfg config) (*results, error) {
 // connect makes the admin client, the kubeconfig the manager uses, and the
 // API server metrics scraper.
 func (b *bench) connect(env *envtest.Environment) error {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	b.scheme = runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(b.scheme); err != nil {
 		return err
 	}
-	if err := intunev1alpha1.AddToScheme(scheme); err != nil {
+	if err := intunev1alpha1.AddToScheme(b.scheme); err != nil {
 		return err
 	}
 	cfg := rest.CopyConfig(b.restConfig)
@@ -153,22 +165,14 @@ func (b *bench) connect(env *envtest.Environment) error {
 	// requests a second would make the set-up the slowest part.
 	cfg.QPS, cfg.Burst = -1, 0
 	var err error
-	if b.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
+	if b.client, err = client.NewWithWatch(cfg, client.Options{Scheme: b.scheme}); err != nil {
 		return err
 	}
 	if b.api, err = newAPIServer(b.restConfig); err != nil {
 		return err
 	}
-	user, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the manager's user: %w", err)
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
 	b.kubeconfig = filepath.Join(b.work, "kubeconfig")
-	return os.WriteFile(b.kubeconfig, raw, 0o600)
+	return localrun.WriteAdminKubeconfig(env, "bench-admin", b.kubeconfig)
 }
 
 // startSim starts a simulator serving the workload with the run's latency and
@@ -222,5 +226,3 @@ func countRequests(reqs []graphsim.Request) simCounts {
 	}
 	return c
 }
-
-func (c simCounts) total() int { return c.posts + c.tokenRequests + c.discovery + c.gets + c.other }

@@ -132,10 +132,9 @@ func scrapeAPIServer(ctx context.Context, hc *http.Client, host string) (apiCoun
 type apiDelta struct {
 	statusPatches float64 // PATCH vpptokens/status
 	eventWrites   float64 // writes of events, either API group
-	// otherWrites are any other writes; leaseWrites the API server's own
-	// heartbeat, as the manager runs without leader election.
+	// otherWrites are any other writes but the leases, which are the API
+	// server's own heartbeat, as the manager runs without leader election.
 	otherWrites map[string]float64
-	leaseWrites float64
 	reads       float64 // GET, LIST and WATCH requests of every resource
 	readsByKey  map[string]float64
 	watchEvents float64 // VppToken watch events sent to every watcher
@@ -168,7 +167,7 @@ func diffAPI(before, after apiCounts) apiDelta {
 		case resource == "events":
 			d.eventWrites += n
 		case resource == "leases":
-			d.leaseWrites += n
+			// The API server's heartbeat, not the client's writes.
 		default:
 			d.otherWrites[key] += n
 		}
@@ -197,12 +196,13 @@ func (a *apiServer) scrape(ctx context.Context) (apiCounts, error) {
 // readyTracker watches one run's VppTokens and notes when each first had
 // Ready True, measured from start.
 type readyTracker struct {
-	want  int
 	start time.Time
 
 	mu      sync.Mutex
+	want    int
 	readyAt map[string]time.Duration
-	all     chan struct{}
+	// all is closed once want tokens are Ready.
+	all chan struct{}
 }
 
 // trackReady notes when each of the run's tokens is first seen Ready, until ctx ends.
@@ -261,7 +261,25 @@ func (t *readyTracker) observe(tok *intunev1alpha1.VppToken) {
 		return
 	}
 	t.readyAt[key] = time.Since(t.start)
-	if len(t.readyAt) == t.want {
+	t.closeIfAll()
+}
+
+// setWant changes how many tokens wait waits for.
+func (t *readyTracker) setWant(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.want = n
+	t.closeIfAll()
+}
+
+// closeIfAll closes all when want tokens are Ready; t.mu must be held.
+func (t *readyTracker) closeIfAll() {
+	select {
+	case <-t.all:
+		return // closed already
+	default:
+	}
+	if len(t.readyAt) >= t.want {
 		close(t.all)
 	}
 }
@@ -275,7 +293,9 @@ func (t *readyTracker) wait(ctx context.Context, deadline time.Duration) (int, e
 	case <-ctx.Done():
 		return t.count(), ctx.Err()
 	}
-	n := t.count()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.readyAt)
 	if n < t.want {
 		return n, fmt.Errorf("%d of %d tokens Ready after %s", n, t.want, deadline)
 	}

@@ -46,11 +46,11 @@ func (b *bench) runOperator(ctx context.Context) (operatorResult, error) {
 		return res, err
 	}
 	defer func() { _ = sim.Close() }()
-	args := func(addr string) []string { return managerArgs(b.kubeconfig, sim.URL, addr) }
+	managers := launcher{binary: b.cfg.manager, kubeconfig: b.kubeconfig, simURL: sim.URL, caFile: caFile}
 	logPath := func(name string) string { return filepath.Join(b.cfg.out, "manager-"+name+".log") }
 
 	b.logf("measuring an idle manager (no tokens)")
-	if res.idleRSS, res.idleHeap, err = b.idleManager(ctx, caFile, args, logPath("idle")); err != nil {
+	if res.idleRSS, res.idleHeap, err = idleManager(ctx, managers, logPath("idle")); err != nil {
 		return res, err
 	}
 
@@ -64,16 +64,16 @@ func (b *bench) runOperator(ctx context.Context) (operatorResult, error) {
 	}
 
 	b.logf("running the manager binary until every token is Ready")
-	start := time.Now()
-	trackCtx, stopTracking := context.WithCancel(ctx)
-	defer stopTracking()
-	tracker := trackReady(trackCtx, b.client, operatorRun, b.cfg.tokens, start)
-	mgr, err := startManager(ctx, b.cfg.manager, logPath("run"), caFile, args)
+	mgr, err := managers.start(ctx, logPath("run"))
 	if err != nil {
 		return res, err
 	}
 	defer mgr.stop()
-	tracker.start = mgr.started
+	// Times run from the process's start. The tracker lists before it
+	// watches, so a token Ready before it begins is still counted.
+	trackCtx, stopTracking := context.WithCancel(ctx)
+	defer stopTracking()
+	tracker := trackReady(trackCtx, b.client, operatorRun, b.cfg.tokens, mgr.started)
 	res.ready, err = tracker.wait(ctx, b.cfg.timeout)
 	res.curve = tracker.curve()
 	if len(res.curve) > 0 {
@@ -86,7 +86,7 @@ func (b *bench) runOperator(ctx context.Context) (operatorResult, error) {
 		return res, err
 	}
 	// The events of the last syncs may still be on their way.
-	waitFor(ctx, 10*time.Second, func() bool { return countRequests(sim.Requests()).posts >= b.cfg.tokens })
+	waitFor(ctx, 10*time.Second, func() bool { return sim.Count(graphsim.OpSyncLicenses, "") >= b.cfg.tokens })
 	time.Sleep(2 * time.Second)
 	after, err := b.api.scrape(ctx)
 	if err != nil {
@@ -100,15 +100,14 @@ func (b *bench) runOperator(ctx context.Context) (operatorResult, error) {
 	}
 
 	b.logf("restarting the manager with every token synced")
-	res.restart, err = b.restart(ctx, sim, mgr, caFile, args, logPath("restart"))
+	res.restart, err = b.restart(ctx, sim, mgr, managers, logPath("restart"))
 	return res, err
 }
 
 // idleManager runs the manager with no VppTokens until its metrics answer
 // and a few samples have passed, and returns its RSS and heap in use.
-func (b *bench) idleManager(ctx context.Context, caFile string, args func(string) []string, logPath string) (
-	rss, heap float64, err error) {
-	mgr, err := startManager(ctx, b.cfg.manager, logPath, caFile, args)
+func idleManager(ctx context.Context, managers launcher, logPath string) (rss, heap float64, err error) {
+	mgr, err := managers.start(ctx, logPath)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -124,14 +123,14 @@ func (b *bench) idleManager(ctx context.Context, caFile string, args func(string
 // restart stops the manager as a rollout would and starts a new one; it
 // counts every simulator request in the window after the stop, and times the
 // new process until it has reconciled every token to a requeue.
-func (b *bench) restart(ctx context.Context, sim *graphsim.Server, old *managerProcess, caFile string,
-	args func(string) []string, logPath string) (restartResult, error) {
+func (b *bench) restart(ctx context.Context, sim *graphsim.Server, old *managerProcess, managers launcher,
+	logPath string) (restartResult, error) {
 	res := restartResult{window: b.cfg.restartWindow}
 	seen := len(sim.Requests())
 	stopped := time.Now()
 	old.stop()
 
-	mgr, err := startManager(ctx, b.cfg.manager, logPath, caFile, args)
+	mgr, err := managers.start(ctx, logPath)
 	if err != nil {
 		return res, err
 	}

@@ -4,43 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vpp-operator/vpp-operator/hack/internal/localrun"
 )
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU
 // times; it is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
+// stopGrace is how long the manager may take to exit on SIGTERM before it
+// gets SIGKILL.
+const stopGrace = 20 * time.Second
+
 // managerProcess is one run of the manager binary, sampled through its
 // metrics endpoint and /proc.
 type managerProcess struct {
-	cmd        *exec.Cmd
+	proc       *localrun.Process
 	metricsURL string
 	started    time.Time
-	exited     chan struct{}
 
 	mu       sync.Mutex
 	peakHeap float64
 	last     map[string]*dto.MetricFamily
 }
 
-// managerArgs are the flags the benchmark gives the manager: where the
-// cluster and the simulator are, and a loopback metrics address. Everything
-// else is the manager's default.
-func managerArgs(kubeconfig, simURL, metricsAddr string) []string {
+// launcher starts the manager binary against one cluster and simulator.
+type launcher struct {
+	binary, kubeconfig, simURL string
+	// caFile is the simulator's CA, which the manager trusts through
+	// SSL_CERT_FILE.
+	caFile string
+}
+
+// args are the flags the benchmark gives the manager: where the cluster and
+// the simulator are, and a loopback metrics address. Everything else is the
+// manager's default.
+func (l launcher) args(metricsAddr string) []string {
 	return []string{
-		"--kubeconfig", kubeconfig,
-		"--graph-endpoint", simURL,
-		"--authority-host", simURL,
+		"--kubeconfig", l.kubeconfig,
+		"--graph-endpoint", l.simURL,
+		"--authority-host", l.simURL,
 		// Plain HTTP on the loopback interface, for the benchmark to scrape;
 		// the probes too stay off the machine's other interfaces.
 		"--metrics-bind-address", metricsAddr,
@@ -49,33 +60,20 @@ func managerArgs(kubeconfig, simURL, metricsAddr string) []string {
 	}
 }
 
-// startManager runs the binary with its output in logPath, trusting the
-// simulator's CA through SSL_CERT_FILE, and samples it every interval.
-func startManager(ctx context.Context, binary, logPath, caFile string, args func(metricsAddr string) []string,
-	extraEnv ...string) (*managerProcess, error) {
-	addr, err := freeAddress()
+// start runs the manager with its output in logPath, and samples it every
+// half second.
+func (l launcher) start(ctx context.Context, logPath string) (*managerProcess, error) {
+	addr, err := localrun.FreeAddress()
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(logPath)
+	cmd := exec.Command(l.binary, l.args(addr)...)
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+l.caFile)
+	proc, err := localrun.Start(cmd, logPath)
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(binary, args(addr)...)
-	cmd.Env = append(append(os.Environ(), "SSL_CERT_FILE="+caFile), extraEnv...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
 		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	m := &managerProcess{cmd: cmd, metricsURL: "http://" + addr + "/metrics", started: time.Now(),
-		exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(m.exited)
-	}()
+	m := &managerProcess{proc: proc, metricsURL: "http://" + addr + "/metrics", started: time.Now()}
 	go m.sample(ctx, 500*time.Millisecond)
 	return m, nil
 }
@@ -95,7 +93,7 @@ func (m *managerProcess) sample(ctx context.Context, every time.Duration) {
 		}
 		select {
 		case <-t.C:
-		case <-m.exited:
+		case <-m.proc.Exited():
 			return
 		case <-ctx.Done():
 			return
@@ -137,7 +135,7 @@ func waitFor(ctx context.Context, deadline time.Duration, cond func() bool) bool
 
 // cpuSeconds is the process's user and system CPU time so far.
 func (m *managerProcess) cpuSeconds() (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.proc.Pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +157,7 @@ func (m *managerProcess) cpuSeconds() (float64, error) {
 
 // memory reads a kB field of /proc/<pid>/status (VmRSS, VmHWM) in bytes.
 func (m *managerProcess) memory(field string) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.proc.Pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -172,30 +170,5 @@ func (m *managerProcess) memory(field string) (float64, error) {
 	return 0, fmt.Errorf("no %s in /proc status", field)
 }
 
-// stop sends SIGTERM, as a Pod's deletion does, and SIGKILL to a process
-// group still there after twenty seconds.
-func (m *managerProcess) stop() {
-	select {
-	case <-m.exited:
-		return // stopped already; its group ID may belong to another process by now
-	default:
-	}
-	pgid := m.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-m.exited
-	}
-}
-
-// freeAddress returns a loopback address with a port nothing listens on now.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
+// stop ends the manager as a Pod's deletion does.
+func (m *managerProcess) stop() { m.proc.Stop(stopGrace) }

@@ -82,6 +82,7 @@ func (r *results) markdown(png string) string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	c, op := r.cfg, r.operator
 	n := float64(c.tokens)
+	byLatency, byRate := c.floorTerms(r.busiest)
 
 	p("# Scale benchmark: %d tokens over %d tenants", c.tokens, c.tenants)
 	p("")
@@ -94,9 +95,8 @@ func (r *results) markdown(png string) string {
 	p("")
 	p("The floor is the larger of N × latency / workers (%d × %s / %d = %s) and the busiest tenant's "+
 		"tokens at one app's write rate (%d / (100 per 20 s) = %s): **%s**.",
-		c.tokens, c.latency, concurrency, time.Duration(n*float64(c.latency)/concurrency).Round(time.Millisecond),
-		r.busiest, time.Duration(float64(r.busiest)/perAppRate*float64(time.Second)).Round(time.Millisecond),
-		r.floor.Round(time.Millisecond))
+		c.tokens, c.latency, concurrency, byLatency.Round(time.Millisecond),
+		r.busiest, byRate.Round(time.Millisecond), r.floor.Round(time.Millisecond))
 	p("")
 	base := r.baseline
 	col := func(f func(*baselineResult) string) string {

@@ -14,8 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -96,7 +94,7 @@ func (b *bench) runSteady(ctx context.Context) (*steadyResult, error) {
 	}
 	defer func() { _ = logFile.Close() }()
 	mgrCtx, stopManager := context.WithCancel(ctx)
-	done, err := b.startInProcess(mgrCtx, w, sim.URL, sim.CertPool, clock, calls, logFile)
+	done, err := b.startInProcess(mgrCtx, w, sim.URL, sim.CertPool(), clock, calls, logFile)
 	if err != nil {
 		stopManager()
 		return nil, err
@@ -189,15 +187,8 @@ func (s *steadyResult) tally(anchors, all map[string][]time.Time, start, end tim
 
 // startInProcess runs a manager with the controllers package's reconciler on
 // the simulated clock, limited to the steady run's namespaces, until ctx ends.
-func (b *bench) startInProcess(ctx context.Context, w *workload, simURL string, certPool certPoolFunc,
+func (b *bench) startInProcess(ctx context.Context, w *workload, simURL string, certPool *x509.CertPool,
 	clock *clocktesting.FakeClock, calls *callLog, logFile *os.File) (<-chan struct{}, error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := intunev1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
 	namespaces := map[string]cache.Config{}
 	for i := range w.tenants {
 		namespaces[namespace(steadyRun, i)] = cache.Config{}
@@ -205,7 +196,7 @@ func (b *bench) startInProcess(ctx context.Context, w *workload, simURL string, 
 	logger := zap.New(zap.WriteTo(logFile))
 	ctrl.SetLogger(logger)
 	mgr, err := ctrl.NewManager(b.restConfig, ctrl.Options{
-		Scheme:                 scheme,
+		Scheme:                 b.scheme,
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -223,7 +214,7 @@ func (b *bench) startInProcess(ctx context.Context, w *workload, simURL string, 
 		Graph: &recordingSyncer{calls: calls, next: graph.NewClient(graph.Options{
 			Hosts: graph.Hosts{GraphEndpoint: simURL, AuthorityHost: simURL},
 			Transport: &http.Transport{Proxy: nil,
-				TLSClientConfig: &tls.Config{RootCAs: certPool(), MinVersion: tls.VersionTLS12}},
+				TLSClientConfig: &tls.Config{RootCAs: certPool, MinVersion: tls.VersionTLS12}},
 			UserAgent: "vpp-operator/bench-steady",
 		})},
 	}
@@ -250,10 +241,7 @@ func (b *bench) startInProcess(ctx context.Context, w *workload, simURL string, 
 	return done, nil
 }
 
-type (
-	certPoolFunc = func() *x509.CertPool
-	request      = reconcile.Request
-)
+type request = reconcile.Request
 
 // keepPace moves the simulated clock on with real time, every 10ms, until
 // the returned function is called.

@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vpp-operator/vpp-operator/hack/internal/localrun"
 )
 
 const sampleToken = "vpptoken/contoso-business"
@@ -33,8 +34,11 @@ type demo struct {
 	bin, kubectl, work string
 	kubeconfig         string
 	metricsAddr        string
-	procs              []*exec.Cmd
+	procs              []*localrun.Process
 }
+
+// stopGrace is how long a child may take to exit on SIGTERM before it gets SIGKILL.
+const stopGrace = 10 * time.Second
 
 func main() {
 	// A flag set of its own: controller-runtime adds --kubeconfig to the
@@ -87,7 +91,8 @@ func run(ctx context.Context, binDir, assets, kubectl string, timeout time.Durat
 			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
 		}
 	}()
-	if err := d.writeKubeconfig(env); err != nil {
+	d.kubeconfig = filepath.Join(work, "kubeconfig")
+	if err := localrun.WriteAdminKubeconfig(env, "demo-admin", d.kubeconfig); err != nil {
 		return err
 	}
 
@@ -174,21 +179,6 @@ func lockDemo(binDir string) (unlock func(), err error) {
 	return func() { _ = f.Close() }, nil
 }
 
-// writeKubeconfig creates an admin user and writes its kubeconfig for kubectl
-// and the manager.
-func (d *demo) writeKubeconfig(env *envtest.Environment) error {
-	user, err := env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the admin user: %w", err)
-	}
-	cfg, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	d.kubeconfig = filepath.Join(d.work, "kubeconfig")
-	return os.WriteFile(d.kubeconfig, cfg, 0o600)
-}
-
 // startGraphsim starts the simulator and returns its URL once it listens.
 func (d *demo) startGraphsim(ctx context.Context) (string, error) {
 	urlFile := filepath.Join(d.work, "graphsim.url")
@@ -208,7 +198,7 @@ func (d *demo) startGraphsim(ctx context.Context) (string, error) {
 }
 
 func (d *demo) startManager(graphURL string) error {
-	addr, err := freeAddress()
+	addr, err := localrun.FreeAddress()
 	if err != nil {
 		return err
 	}
@@ -226,37 +216,21 @@ func (d *demo) startManager(graphURL string) error {
 	return d.start(cmd, "manager.log")
 }
 
-// start runs cmd in its own process group with its output in a log file.
+// start runs cmd in its own process group with its output in logName in the
+// demo's folder.
 func (d *demo) start(cmd *exec.Cmd, logName string) error {
-	logFile, err := os.Create(filepath.Join(d.work, logName))
+	p, err := localrun.Start(cmd, filepath.Join(d.work, logName))
 	if err != nil {
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return err
-	}
-	d.procs = append(d.procs, cmd)
+	d.procs = append(d.procs, p)
 	return nil
 }
 
-// stopProcesses ends what start started, newest first: SIGTERM, then SIGKILL
-// for a process group still there after ten seconds.
+// stopProcesses ends what start started, newest first.
 func (d *demo) stopProcesses() {
 	for i := len(d.procs) - 1; i >= 0; i-- {
-		cmd := d.procs[i]
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-done
-		}
+		d.procs[i].Stop(stopGrace)
 	}
 	d.procs = nil
 }
@@ -325,16 +299,6 @@ func (d *demo) printMetrics(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// freeAddress returns a loopback address with a port nothing listens on now.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
 }
 
 // printStatus prints the sample's status as YAML.

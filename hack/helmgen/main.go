@@ -11,7 +11,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,10 +24,10 @@ import (
 const (
 	chartDir = "config/helm/vpp-operator"
 
-	crdSources        = "config/crd/bases"
-	managerRole       = "config/rbac/role.yaml"
-	workloadIdentity  = "config/rbac/workload-identity/role.yaml"
-	defaultAlertRules = "config/prometheus/prometheus_rule.yaml"
+	crdSources       = "config/crd/bases"
+	managerRole      = "config/rbac/role.yaml"
+	workloadIdentity = "config/rbac/workload-identity/role.yaml"
+	alertRules       = "config/prometheus/prometheus_rule.yaml"
 
 	// crdPrefix names the chart's copies, one per CRD: templates/crd-<source file name>.
 	crdPrefix = "crd-"
@@ -38,18 +37,18 @@ const (
 )
 
 func main() {
-	fs := flag.NewFlagSet("helmgen", flag.ExitOnError)
-	alertRules := fs.String("prometheus-rule", defaultAlertRules,
-		"The PrometheusRule whose spec.groups the chart's PrometheusRule carries.")
-	_ = fs.Parse(os.Args[1:])
-
-	if err := run(*alertRules); err != nil {
+	// Every source and target is a path in the repository, so there is nothing to choose.
+	if len(os.Args) > 1 {
+		fmt.Fprintln(os.Stderr, "usage: go run ./hack/helmgen, from the repository root; it takes no arguments")
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "helmgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(alertRules string) error {
+func run() error {
 	if err := writeCRDs(); err != nil {
 		return err
 	}
